@@ -1,0 +1,182 @@
+"""Slice args, built from model objects at encode time (shared by every encoder).
+
+Keys, order and None-filtering follow upstream (upstream-converter.md §7-§11) so queries on args
+keep working. `clean` (Fix.CLEAN_STAGES) drops upstream's null stage args.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .layout.plan import Event, EventKind
+from .model import LlmRequest
+from .spans import SYNTHETIC_US, InferredTool, ToolSpan
+
+_REQUEST_FIELDS = (
+    ("request_id", "request_id"),
+    ("x_request_id", "x_request_id"),
+    ("model", "model"),
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cached_tokens", "cached_tokens"),
+    ("request_received_ms", "received_ms"),
+    ("prefill_wait_time_ms", "prefill_wait_ms"),
+    ("prefill_time_ms", "prefill_ms"),
+    ("ttft_ms", "ttft_ms"),
+    ("total_time_ms", "total_ms"),
+    ("avg_itl_ms", "avg_itl_ms"),
+    ("kv_hit_rate", "kv_hit_rate"),
+    ("kv_transfer_estimated_latency_ms", "kv_transfer_ms"),
+    ("queue_depth", "queue_depth"),
+)
+_SYNTHETIC_MS = SYNTHETIC_US / 1000.0
+
+
+def request_args(r: LlmRequest) -> dict[str, Any]:
+    args: dict[str, Any] = dict(r.identity.args)
+    if r.event_time_ms is not None:
+        args["event_time_unix_ms"] = r.event_time_ms
+    for key, attr in _REQUEST_FIELDS:
+        v = getattr(r, attr)
+        if v is not None:
+            args[key] = v
+    for key, v in r.worker:
+        if v is not None:
+            args["worker." + key] = v
+    f = r.finish
+    if f is not None:
+        args["finish_reason_metadata"] = f
+        for key in ("finish_reason", "backend_finish_reason", "stop_reason"):
+            if f.get(key) is not None:
+                args["finish." + key] = f[key]
+        calls = f.get("tool_calls")
+        if type(calls) is list:
+            args["finish.tool_call_count"] = len(calls)
+            names = [str(c["name"]) for c in calls if type(c) is dict and c.get("name")]
+            if names:
+                args["finish.tool_call_names"] = ", ".join(names)
+        choices = f.get("choices")
+        if type(choices) is list:
+            args["finish.choice_count"] = len(choices)
+            reasons = [
+                f"{c.get('choice_index')}:{c.get('finish_reason')}"
+                for c in choices
+                if type(c) is dict and c.get("choice_index") is not None and c.get("finish_reason") is not None
+            ]
+            if reasons:
+                args["finish.choice_finish_reasons"] = ", ".join(reasons)
+    return args
+
+
+def stage_args(r: LlmRequest, kind: EventKind, clean: bool) -> dict[str, Any]:
+    args: dict[str, Any] = {"request_id": r.request_id, "x_request_id": r.x_request_id, "model": r.model}
+    if kind is EventKind.STAGE_WAIT:
+        args["prefill_wait_time_ms"] = r.prefill_wait_ms
+    elif kind is EventKind.STAGE_PREFILL:
+        args["prefill_time_ms"] = r.prefill_ms
+    else:
+        args["output_tokens"] = r.output_tokens
+        args["avg_itl_ms"] = r.avg_itl_ms
+    if clean:
+        return {k: v for k, v in args.items() if v is not None}
+    return args
+
+
+def tool_args(span: ToolSpan) -> dict[str, Any]:
+    t = span.event
+    args: dict[str, Any] = dict(t.identity.args)
+    args["event_type"] = t.phase.value
+    if t.event_source is not None:
+        args["event_source"] = t.event_source
+    args["event_time_unix_ms"] = t.event_time_ms
+    for key, v in (
+        ("tool_call_id", t.tool_call_id),
+        ("tool_class", t.tool_class),
+        ("started_at_unix_ms", t.started_ms),
+        ("ended_at_unix_ms", t.ended_ms),
+        ("status", t.status),
+        ("duration_ms", t.duration_ms),
+        ("output_tokens", t.output_tokens),
+        ("output_bytes", t.output_bytes),
+        ("tool_name_hash", t.tool_name_hash),
+        ("error_type", t.error_type),
+    ):
+        if v is not None:
+            args[key] = v
+    if span.synthetic:
+        args["synthetic_duration"] = True
+        args["visual_duration_ms"] = _SYNTHETIC_MS
+    if span.unclosed:
+        args["unclosed"] = True
+    return args
+
+
+def inferred_args(inf: InferredTool, identity_key: str, parent_key: str) -> dict[str, Any]:
+    """`identity_key` is the row's own key name (session_id, trajectory_id, ...), as upstream writes it."""
+    r = inf.request
+    call = inf.call
+    parent = dict(r.identity.args).get(parent_key)
+    args: dict[str, Any] = {identity_key: inf.row_label}
+    if parent is not None:
+        args[parent_key] = parent
+    args.update(
+        event_type="inferred_tool_call",
+        event_source="dynamo",
+        source="request.finish_reason_metadata.tool_calls",
+        inferred=True,
+        host_execution=False,
+    )
+    for key, v in (
+        ("source_request_id", r.request_id),
+        ("tool_call_id", call.id),
+        ("tool_call_index", call.index),
+        ("choice_index", call.choice_index),
+        ("tool_class", call.name if call.name else "unknown-tool"),
+    ):
+        if v is not None:
+            args[key] = v
+    args["started_at_unix_ms"] = inf.ts / 1000.0
+    if inf.duration_unknown:
+        args["duration_unknown"] = True
+        args["synthetic_duration"] = True
+        args["visual_duration_ms"] = _SYNTHETIC_MS
+        if inf.next_request is not None and inf.next_request.request_id is not None:
+            args["overlapping_request_id"] = inf.next_request.request_id
+    else:
+        nxt = inf.next_request
+        if nxt is not None and nxt.request_id is not None:
+            args["next_request_id"] = nxt.request_id
+        args["ended_at_unix_ms"] = (inf.ts + inf.dur) / 1000.0
+        args["duration_ms"] = inf.dur / 1000.0
+    return args
+
+
+class ArgsBuilder:
+    """Args for any plan event; caches request args so stages and markers reuse them cheaply."""
+
+    def __init__(self, *, clean_stages: bool = False) -> None:
+        self.clean_stages = clean_stages
+
+    def __call__(self, e: Event) -> dict[str, Any]:
+        k = e.kind
+        s = e.subject
+        if k is EventKind.REQUEST:
+            return request_args(s)
+        if k is EventKind.TOOL or k is EventKind.TOOL_START_INSTANT:
+            return tool_args(s)
+        if k is EventKind.FIRST_TOKEN:
+            return {"ttft_ms": s.ttft_ms}
+        if k is EventKind.INFERRED_TOOL:
+            return inferred_args(s, *_inferred_keys(s))
+        return stage_args(s, k, self.clean_stages)
+
+
+def _inferred_keys(inf: InferredTool) -> tuple[str, str]:
+    from .model import Era
+
+    era = inf.request.identity.era
+    if era in (Era.SESSION_TRAJECTORY, Era.TRAJECTORY):
+        return "trajectory_id", "parent_trajectory_id"
+    if era is Era.WORKFLOW:
+        return "program_id", "parent_program_id"
+    return "session_id", "parent_session_id"

@@ -1,0 +1,46 @@
+"""`agent-trace`: the command-line front door. Each command is a few lines over the public API."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from .. import __version__
+from ..validate import validate_chrome
+from .convert_cmd import run_convert
+from .options import conversion_options
+
+
+@click.group(help="NVIDIA Dynamo agent/request traces as Perfetto timelines, tables and CI reports.")
+@click.version_option(__version__, prog_name="agent-trace")
+def cli() -> None:
+    pass
+
+
+@cli.command(help="Convert traces (files, directories, globs, '-') to a Perfetto trace.")
+@conversion_options
+def convert(**params: object) -> None:
+    sys.exit(run_convert(params, dropin=False))
+
+
+@cli.command(help="Check an emitted trace against the layout invariants (exit 1 on violations).")
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+def validate(trace: str) -> None:
+    with open(trace, "rb") as fh:
+        try:
+            doc = orjson.loads(fh.read())
+        except orjson.JSONDecodeError as exc:
+            click.echo(f"error: {trace}: not JSON: {exc}", err=True)
+            sys.exit(2)
+    violations = validate_chrome(doc)
+    for v in violations:
+        click.echo(f"{trace}: {v}")
+    if violations:
+        sys.exit(1)
+    click.echo(f"{trace}: ok ({len(doc.get('traceEvents', []))} events)")
+
+
+def main() -> None:
+    cli(prog_name="agent-trace")

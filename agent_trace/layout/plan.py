@@ -1,0 +1,80 @@
+"""The layout plan: what to draw, independent of any output format.
+
+A plan is a list of tracks (a tree through `parent`, ordered by `rank` among siblings) and a list
+of events on those tracks in emission order. Events keep a reference to the model object they
+draw (`subject`) and an `EventKind`; encoders turn that into args with `agent_trace.args`, so the
+same numbers reach Chrome JSON and protobuf alike, and nothing is materialised before it is
+written. `pid`/`tid` are the Chrome JSON coordinates; the protobuf encoder uses `uid`/`parent`.
+
+Invariants every layout guarantees (and `agent_trace.validate` checks on the output):
+* slices on one track never partially overlap (they nest or are disjoint), `dur >= 1`;
+* stage slices lie inside their request slice;
+* tool slices only sit on tools tracks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from ..report import DrawReport
+
+
+class TrackKind(StrEnum):
+    PROCESS = "process"
+    REQUEST = "request"
+    STAGES = "stages"
+    TOOLS = "tools"
+
+
+class EventKind(IntEnum):
+    REQUEST = 0
+    STAGE_WAIT = 1
+    STAGE_PREFILL = 2
+    STAGE_DECODE = 3
+    FIRST_TOKEN = 4
+    TOOL = 5
+    TOOL_START_INSTANT = 6
+    INFERRED_TOOL = 7
+
+
+# Slice categories: upstream's, so queries written against Dynamo's converter keep working.
+CAT_LLM = "dynamo.llm"
+CAT_STAGE = "dynamo.llm.stage"
+CAT_MARKER = "dynamo.llm.marker"
+CAT_TOOL = "dynamo.agent.tool"
+CAT_TOOL_MARKER = "dynamo.agent.tool.marker"
+
+
+@dataclass(slots=True, eq=False)
+class Track:
+    uid: int
+    name: str
+    kind: TrackKind
+    pid: int
+    tid: int | None  # None for a process-level track
+    parent: int | None = None
+    rank: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    track: Track
+    ts: int  # µs
+    dur: int | None  # µs; None for an instant
+    name: str
+    cat: str
+    kind: EventKind
+    subject: Any  # LlmRequest, ToolSpan or InferredTool
+
+
+@dataclass
+class Plan:
+    tracks: list[Track]
+    events: list[Event]
+    draw: DrawReport
+    time_offset_us: int = 0  # subtracted from every timestamp on output (Fix.REBASE_TIME)
+    big_ints_as_strings: bool = False
+    sort_indices: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
