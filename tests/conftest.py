@@ -3,12 +3,14 @@ the invariant validator, so no test can pass on a trace that breaks the layout's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent_trace.convert import convert_records
 from agent_trace.validate import validate_chrome
+from tests.support.perfetto_tp import TraceProcessor, trace_processor_session
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -42,3 +44,9 @@ def convert_doc():
         return checked(doc), converted
 
     return run
+
+
+@pytest.fixture(scope="session", name="perfetto_tp")
+def perfetto_tp_fixture() -> Iterator[TraceProcessor]:
+    """One Perfetto trace processor (wasm, under node) for the whole session."""
+    yield from trace_processor_session()

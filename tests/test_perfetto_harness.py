@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace, TracePacket, TrackEvent
 
-from tests.support.conftest_snippet import perfetto_tp_fixture  # noqa: F401  (provides perfetto_tp)
 from tests.support.perfetto_tp import (
     ERROR_STATS_SQL,
     HostExited,
