@@ -12,60 +12,77 @@ from .layout.plan import Event, EventKind
 from .model import LlmRequest
 from .spans import SYNTHETIC_US, InferredTool, ToolSpan
 
-_REQUEST_FIELDS = (
-    ("request_id", "request_id"),
-    ("x_request_id", "x_request_id"),
-    ("model", "model"),
-    ("input_tokens", "input_tokens"),
-    ("output_tokens", "output_tokens"),
-    ("cached_tokens", "cached_tokens"),
-    ("request_received_ms", "received_ms"),
-    ("prefill_wait_time_ms", "prefill_wait_ms"),
-    ("prefill_time_ms", "prefill_ms"),
-    ("ttft_ms", "ttft_ms"),
-    ("total_time_ms", "total_ms"),
-    ("avg_itl_ms", "avg_itl_ms"),
-    ("kv_hit_rate", "kv_hit_rate"),
-    ("kv_transfer_estimated_latency_ms", "kv_transfer_ms"),
-    ("queue_depth", "queue_depth"),
-)
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
 
 
 def request_args(r: LlmRequest) -> dict[str, Any]:
+    # Spelled out field by field: this runs once per request, and a loop over getattr costs
+    # twice as much. The order is upstream's (§7).
     args: dict[str, Any] = dict(r.identity.args)
     if r.event_time_ms is not None:
         args["event_time_unix_ms"] = r.event_time_ms
-    for key, attr in _REQUEST_FIELDS:
-        v = getattr(r, attr)
-        if v is not None:
-            args[key] = v
+    if r.request_id is not None:
+        args["request_id"] = r.request_id
+    if r.x_request_id is not None:
+        args["x_request_id"] = r.x_request_id
+    if r.model is not None:
+        args["model"] = r.model
+    if r.input_tokens is not None:
+        args["input_tokens"] = r.input_tokens
+    if r.output_tokens is not None:
+        args["output_tokens"] = r.output_tokens
+    if r.cached_tokens is not None:
+        args["cached_tokens"] = r.cached_tokens
+    if r.received_ms is not None:
+        args["request_received_ms"] = r.received_ms
+    if r.prefill_wait_ms is not None:
+        args["prefill_wait_time_ms"] = r.prefill_wait_ms
+    if r.prefill_ms is not None:
+        args["prefill_time_ms"] = r.prefill_ms
+    if r.ttft_ms is not None:
+        args["ttft_ms"] = r.ttft_ms
+    if r.total_ms is not None:
+        args["total_time_ms"] = r.total_ms
+    if r.avg_itl_ms is not None:
+        args["avg_itl_ms"] = r.avg_itl_ms
+    if r.kv_hit_rate is not None:
+        args["kv_hit_rate"] = r.kv_hit_rate
+    if r.kv_transfer_ms is not None:
+        args["kv_transfer_estimated_latency_ms"] = r.kv_transfer_ms
+    if r.queue_depth is not None:
+        args["queue_depth"] = r.queue_depth
     for key, v in r.worker:
         if v is not None:
             args["worker." + key] = v
     f = r.finish
     if f is not None:
         args["finish_reason_metadata"] = f
-        for key in ("finish_reason", "backend_finish_reason", "stop_reason"):
-            if f.get(key) is not None:
-                args["finish." + key] = f[key]
-        calls = f.get("tool_calls")
-        if type(calls) is list:
-            args["finish.tool_call_count"] = len(calls)
-            names = [str(c["name"]) for c in calls if type(c) is dict and c.get("name")]
-            if names:
-                args["finish.tool_call_names"] = ", ".join(names)
-        choices = f.get("choices")
-        if type(choices) is list:
-            args["finish.choice_count"] = len(choices)
-            reasons = [
-                f"{c.get('choice_index')}:{c.get('finish_reason')}"
-                for c in choices
-                if type(c) is dict and c.get("choice_index") is not None and c.get("finish_reason") is not None
-            ]
-            if reasons:
-                args["finish.choice_finish_reasons"] = ", ".join(reasons)
+        args.update(_finish_args(f))
     return args
+
+
+def _finish_args(f: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("finish_reason", "backend_finish_reason", "stop_reason"):
+        if f.get(key) is not None:
+            out["finish." + key] = f[key]
+    calls = f.get("tool_calls")
+    if type(calls) is list:
+        out["finish.tool_call_count"] = len(calls)
+        names = [str(c["name"]) for c in calls if type(c) is dict and c.get("name")]
+        if names:
+            out["finish.tool_call_names"] = ", ".join(names)
+    choices = f.get("choices")
+    if type(choices) is list:
+        out["finish.choice_count"] = len(choices)
+        reasons = [
+            f"{c.get('choice_index')}:{c.get('finish_reason')}"
+            for c in choices
+            if type(c) is dict and c.get("choice_index") is not None and c.get("finish_reason") is not None
+        ]
+        if reasons:
+            out["finish.choice_finish_reasons"] = ", ".join(reasons)
+    return out
 
 
 def stage_args(r: LlmRequest, kind: EventKind, clean: bool) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def _convert(
 
 
 def _write(plan: Plan, fh: BinaryIO, args_of: ArgsBuilder, pretty: bool, summary: dict[str, Any] | None) -> int:
-    return write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary)
+    return write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
 
 
 def records_from_objects(objects: Iterable[Any], *, strict: bool = False) -> tuple[Records, ReadReport]:

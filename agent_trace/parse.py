@@ -161,7 +161,9 @@ class RecordParser:
         if type(req) is not dict:
             self.skip(Skip.MISSING_BODY, "request_end without a `request` object")
             return None
-        (event_time,) = self.numbers(event, ("event_time_unix_ms",))
+        event_time = event.get("event_time_unix_ms")
+        if type(event_time) is not int:
+            (event_time,) = self.numbers(event, ("event_time_unix_ms",))
         (received, wait, prefill, ttft, total, itl, kv_hit, kv_xfer,
          in_tok, out_tok, cached, depth) = self.numbers(req, _REQUEST_NUMBERS)
         if received is None and event_time is None:
@@ -223,7 +225,9 @@ class RecordParser:
         if type(tool) is not dict:
             self.skip(Skip.MISSING_BODY, f"{phase.value} without a `tool` object")
             return None
-        (event_time,) = self.numbers(event, ("event_time_unix_ms",))
+        event_time = event.get("event_time_unix_ms")
+        if type(event_time) is not int:  # the common case is an int; anything else gets the full check
+            (event_time,) = self.numbers(event, ("event_time_unix_ms",))
         if event_time is None:
             self.skip(Skip.MISSING_TIME, f"{phase.value} without event_time_unix_ms")
             return None

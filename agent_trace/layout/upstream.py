@@ -67,6 +67,30 @@ def tool_row(t: ToolEvent) -> Row:
     return _row(i.era, i.group, i.chain, t.agent_schema, False)
 
 
+class RowMemo:
+    """`request_row`/`tool_row`, memoised per interned identity (a run has few, and many records).
+
+    Keys use id(): the identities are owned by the records, which outlive the memo.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, bool, int], Row] = {}
+
+    def request(self, r: LlmRequest) -> Row:
+        key = (id(r.identity), r.agent_schema, 1)
+        row = self._memo.get(key)
+        if row is None:
+            row = self._memo[key] = request_row(r)
+        return row
+
+    def tool(self, t: ToolEvent) -> Row:
+        key = (id(t.identity), t.agent_schema, 2 if t.has_context else 3)
+        row = self._memo.get(key)
+        if row is None:
+            row = self._memo[key] = tool_row(t)
+        return row
+
+
 def request_bounds(r: LlmRequest, fix_start: bool) -> tuple[int, int, bool] | None:
     """(ts, dur, start_estimated) in µs, upstream's arithmetic (§6); None if it has no time."""
     start = r.received_ms
@@ -152,6 +176,7 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
     draw = DrawReport()
     draw.not_drawn[NotDrawn.PAYLOAD_ROW.value] += len(records.payloads)
 
+    rows = RowMemo()
     placed: list[PlacedRequest] = []
     for r in records.requests:
         if r.agent_schema and not r.has_context:
@@ -160,7 +185,7 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
         bounds = request_bounds(r, Fix.REQUEST_START in fixes)
         if bounds is None:  # the parser already rejects these; kept for direct callers
             continue
-        row = request_row(r)
+        row = rows.request(r)
         placed.append(PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2]))
 
     tools: list[ToolEvent] = []
@@ -179,10 +204,10 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
     if Fix.INFERENCE in fixes:
         ends = [p.ts + p.dur for p in placed] + [ms_to_us(t.event_time_ms) for t in tools]
         open_until = max(ends) if ends else None
-    spans = pair_tools(tools, tool_row, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
+    spans = pair_tools(tools, rows.tool, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
     # Inference exists only in the request-schema converter (RT2+); AT7 never inferred.
     inferable = [p for p in placed if not p.request.agent_schema]
-    inferred = infer_tools(inferable, tools, tool_row, any_harness_row_suppresses=Fix.INFERENCE in fixes)
+    inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
 
     # Upstream's work list: requests (input order), inferred tools, tool spans; then a stable sort.
     work: list[tuple[int, int, Any]] = [(p.ts, _RANK_REQUEST, p) for p in placed]
@@ -205,7 +230,7 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
             r = p.request
             emit(Event(req_track, ts, dur, f"LLM request: {r.model or 'unknown-model'}", CAT_LLM, EventKind.REQUEST, r))
             draw.converted += 1
-            ttft = ms_to_us(r.ttft_ms) if r.ttft_ms is not None else None
+            ttft = int(round(r.ttft_ms * 1000.0)) if r.ttft_ms is not None else None  # ms_to_us, inlined
             if markers and ttft is not None:
                 at = ts + (min(max(ttft, 0), dur - 1) if clamp_marker else ttft)
                 emit(Event(stage_track, at, None, "first token", CAT_MARKER, EventKind.FIRST_TOKEN, r))
@@ -250,14 +275,15 @@ def _emit_stages(emit: Any, track: Track, r: LlmRequest, ts: int, dur: int, ttft
     """prefill wait -> prefill -> decode, clamped to [0, ttft] and [ttft, dur] (§8.1)."""
     boundary = dur if ttft is None else min(max(0, ttft), dur)
     cursor = 0
+    # ms_to_us inlined below: this runs for every request.
     if r.prefill_wait_ms is not None:
-        wait = ms_to_us(r.prefill_wait_ms)
+        wait = int(round(r.prefill_wait_ms * 1000.0))
         if wait > 0 and cursor < boundary:
             d = min(wait, boundary - cursor)
             emit(Event(track, ts, d, "prefill wait", CAT_STAGE, EventKind.STAGE_WAIT, r))
             cursor += d
     if r.prefill_ms is not None:
-        pre = ms_to_us(r.prefill_ms)
+        pre = int(round(r.prefill_ms * 1000.0))
         if pre > 0 and cursor < boundary:
             d = min(pre, boundary - cursor)
             emit(Event(track, ts + cursor, d, "prefill", CAT_STAGE, EventKind.STAGE_PREFILL, r))
