@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .layout.plan import Event, EventKind
-from .model import LlmRequest
+from .model import Era, LlmRequest
 from .spans import SYNTHETIC_US, InferredTool, ToolSpan
 
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
@@ -132,8 +132,15 @@ def inferred_args(inf: InferredTool, identity_key: str, parent_key: str) -> dict
     """`identity_key` is the row's own key name (session_id, trajectory_id, ...), as upstream writes it."""
     r = inf.request
     call = inf.call
-    parent = dict(r.identity.args).get(parent_key)
-    args: dict[str, Any] = {identity_key: inf.row_label}
+    ident = dict(r.identity.args)
+    parent = ident.get(parent_key)
+    args: dict[str, Any] = {}
+    if r.identity.era is Era.SESSION_TRAJECTORY:
+        # RT2-RT3 rows are (session, trajectory): their args name the workload and session too (§11.3).
+        if ident.get("session_type_id") is not None:
+            args["session_type_id"] = ident["session_type_id"]
+        args["session_id"] = inf.row[0]  # type: ignore[index]  # the row's (defaulted) session label
+    args[identity_key] = inf.row_label
     if parent is not None:
         args[parent_key] = parent
     args.update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -43,7 +44,7 @@ def run_convert(params: dict, *, dropin: bool) -> int:
         click.echo(f"error: {exc}", err=True)
         return 2
     show_report(result.read, result.draw, quiet=quiet)
-    where = "stdout" if output == "-" else output
+    where = "stdout" if output == "-" else Path(output)  # upstream prints the Path: './o.json' -> 'o.json'
     # Upstream's exact success line, which scripts grep for.
     print(f"wrote {result.draw.converted} trace events from {len(files)} input file(s) to {where}", file=sys.stderr)
     if not quiet and result.read.problem_count:

@@ -24,15 +24,15 @@ BATCH = 16_384
 JS_SAFE = 1 << 53
 
 
-def _stringify_big(value: Any) -> Any:
-    """Integers JavaScript cannot hold exactly become strings (recursively)."""
+def _stringify_big(value: Any, low: int = -JS_SAFE, high: int = JS_SAFE) -> Any:
+    """Integers outside (low, high) become strings (recursively); by default those JavaScript cannot hold."""
     t = type(value)
     if t is int:
-        return str(value) if value >= JS_SAFE or value <= -JS_SAFE else value
+        return str(value) if value >= high or value <= low else value
     if t is dict:
-        return {k: _stringify_big(v) for k, v in value.items()}
+        return {k: _stringify_big(v, low, high) for k, v in value.items()}
     if t is list or t is tuple:
-        return [_stringify_big(v) for v in value]
+        return [_stringify_big(v, low, high) for v in value]
     return value
 
 
@@ -64,7 +64,9 @@ def _dumps(obj: Any, option: int = 0) -> bytes:
     try:
         return orjson.dumps(obj, option=option)
     except TypeError:  # an integer beyond 64 bits (only from the stdlib fallback parser)
-        return orjson.dumps(_stringify_big(obj), option=option)
+        # Stringify only what orjson cannot write (outside i64/u64), so valid u64 ids elsewhere in
+        # the batch stay exact integers as upstream writes them.
+        return orjson.dumps(_stringify_big(obj, -(1 << 63) - 1, 1 << 64), option=option)
 
 
 def encode_events(
