@@ -1,0 +1,95 @@
+"""Benchmark: `agent_trace.analysis.load` (read + all four tables) vs. the converter, same input.
+
+    .venv/bin/python tests/perf/bench_analysis.py [INPUT ...] [--repeat 3] [--max-ratio 1.5] [--json out.json]
+
+Every measurement runs in a fresh subprocess and the runs are interleaved; the best of `--repeat`
+is kept, so a busy machine slows both sides alike. The figure to quote is the ratio.
+
+  convert        `agent-trace convert` with its default options, to Chrome JSON in a temp dir
+  load           `load(INPUT)`: expand, read, and build requests, tools, sessions and stages
+  critical_path  `critical_path(trace)` for every root, on top of `load` (reported, not gated)
+
+Exit status 1 when load / convert exceeds `--max-ratio` (the issue's budget is 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INPUT = ROOT / "fixtures" / "real" / "large"
+
+CONVERT = r"""
+import sys, time
+from agent_trace.convert import convert_files
+from agent_trace.options import ConvertOptions
+from agent_trace.sources import expand_inputs
+out = sys.argv[1]
+t = time.perf_counter()
+res = convert_files(expand_inputs(sys.argv[2:]), out, ConvertOptions())
+print(f"{time.perf_counter() - t} 0 {res.draw.converted}")
+"""
+
+LOAD = r"""
+import sys, time
+import agent_trace.analysis as ana
+t0 = time.perf_counter()
+trace = ana.load(sys.argv[1:])
+t1 = time.perf_counter()
+cp = ana.critical_path(trace)
+t2 = time.perf_counter()
+rows = trace.requests.height + trace.tools.height + trace.sessions.height + trace.stages.height
+print(f"{t1 - t0} {t2 - t1} {rows}")
+"""
+
+
+def run(code: str, *args: str) -> tuple[float, float, int]:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, cwd=ROOT)
+    a, b, n = out.stdout.split()
+    return float(a), float(b), int(n)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*", default=[str(DEFAULT_INPUT)])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--max-ratio", type=float, default=1.5)
+    ap.add_argument("--json", dest="json_out")
+    ns = ap.parse_args()
+    converts, loads = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.json")
+        for _ in range(ns.repeat):
+            converts.append(run(CONVERT, out, *ns.inputs))
+            loads.append(run(LOAD, *ns.inputs))
+    conv = min(c[0] for c in converts)
+    load = min(x[0] for x in loads)
+    cp = min(x[1] for x in loads)
+    result = {
+        "inputs": ns.inputs,
+        "convert_s": round(conv, 3),
+        "load_and_tables_s": round(load, 3),
+        "ratio": round(load / conv, 2),
+        "critical_path_s": round(cp, 3),
+        "table_rows": loads[0][2],
+        "repeat": ns.repeat,
+    }
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}")
+    if ns.json_out:
+        Path(ns.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    if load / conv > ns.max_ratio:
+        print(f"FAIL: load + tables took {load / conv:.2f}x the converter (budget {ns.max_ratio}x)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
