@@ -42,5 +42,11 @@ def validate(trace: str) -> None:
     click.echo(f"{trace}: ok ({len(doc.get('traceEvents', []))} events)")
 
 
+from .analysis_cmds import export_command, summary_command  # noqa: E402
+
+cli.add_command(summary_command)
+cli.add_command(export_command)
+
+
 def main() -> None:
     cli(prog_name="agent-trace")
