@@ -50,3 +50,8 @@ cli.add_command(export_command)
 
 def main() -> None:
     cli(prog_name="agent-trace")
+
+
+from .compare_cmd import compare_command  # noqa: E402
+
+cli.add_command(compare_command)
