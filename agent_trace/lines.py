@@ -80,9 +80,12 @@ def _gunzip(
     data = first
     while data:
         while data:
-            if not member_open and not data.strip(b"\x00"):
-                data = b""  # zero padding after the last member is legal
-                break
+            if not member_open:
+                # Zero padding between or after members is legal (Python's gzip skips it too). Skip
+                # it here, not only when a whole read chunk is zeros, so chunk boundaries never matter.
+                data = data.lstrip(b"\x00")
+                if not data:
+                    break
             member_open = True
             try:
                 out = decomp.decompress(data)

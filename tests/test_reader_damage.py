@@ -251,6 +251,12 @@ CASES: list[Case] = [
         file_flags={"gzip": True, "members": 2},
     ),
     Case(
+        # Python's gzip skips zero padding between members too; so must we, wherever read chunks end.
+        "zero_padding_between_members", "t.jsonl.gz", MEMBERS[0] + b"\x00" * 16 + MEMBERS[1] + b"\x00" * 3,
+        kept=["r0", "r1", "r2"], counts={"lines": 3, **accepted(3)},
+        file_flags={"gzip": True, "members": 2},
+    ),
+    Case(
         "zero_padding_longer_than_a_read_chunk", "t.jsonl.gz", MEMBERS[0] + b"\x00" * (CHUNK + 1000),
         kept=["r0", "r1"], counts={"lines": 2, **accepted(2)},
         file_flags={"gzip": True, "members": 1},
