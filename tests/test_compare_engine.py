@@ -263,3 +263,18 @@ def test_samples_from_frames_needs_the_value_column() -> None:
         samples_from_frames(requests=pl.DataFrame({"model": ["a"]}), metrics=("ttft_ms",))
     with pytest.raises(ValueError, match="unknown metric"):
         samples_from_frames(metrics=("latency",))
+
+
+def test_public_surface_is_pinned() -> None:
+    import agent_trace.compare as api
+
+    assert sorted(api.__all__) == sorted(
+        [
+            "DEFAULT_METRICS", "DEFAULT_STATISTICS", "METRICS", "RESULTS_SCHEMA", "SAMPLES_SCHEMA", "CompareConfig",
+            "ConfigError", "Metric", "Report", "Rule", "Settings", "Side", "Status", "Summary", "Thresholds",
+            "build_report", "compare_samples", "parse_config", "parse_percent", "parse_statistic",
+            "render_benchmark_json", "render_json", "render_junit", "render_markdown", "render_table",
+            "samples_from_arrays", "samples_from_frames", "samples_from_trace", "summarize",
+        ]
+    )
+    assert all(hasattr(api, name) for name in api.__all__)

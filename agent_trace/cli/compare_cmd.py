@@ -106,7 +106,7 @@ def _print(report: Report, fmt: str) -> None:
 
 
 def run_compare(params: dict[str, Any]) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         settings = _settings(params)
         baseline, base_side = _load_side(params["baseline"], "baseline", settings, params["strict"])

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .metrics import DEFAULT_METRICS
+from .stats import Statistic
 
 
 class Status(StrEnum):
@@ -48,7 +49,7 @@ DEFAULT_STATISTICS: tuple[str, ...] = ("p50", "p90", "p99", "mean")
 _STAT_RE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 
 
-def parse_statistic(name: str) -> float | str:
+def parse_statistic(name: str) -> Statistic:
     """'mean' -> 'mean'; 'p90' -> 0.9; 'p99.9' -> 0.999. Raises UsageError otherwise."""
     if name == "mean":
         return "mean"

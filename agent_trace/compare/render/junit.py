@@ -64,7 +64,7 @@ def render_junit(report: Report) -> str:
         out.text = "\n".join(one_line(r) for r in rows)
     attrs = {"tests": str(tests), "failures": str(failures), "errors": "0", "skipped": str(skipped), "time": "0"}
     suite.attrib.update(attrs)
-    root = ET.Element("testsuites", name=SUITE, **attrs)
+    root = ET.Element("testsuites", {"name": SUITE, **attrs})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
