@@ -6,6 +6,10 @@
     sessions   one row per session (chain): its parent, root, depth, times and counts
     stages     long form, one row per request × stage (queue, prefill, decode)
 
+Rows of `requests` keep input order (file, then line; `request_index` is the row number and the
+key `stages` and the critical path use); `tools` are ordered by start; `sessions` by the start of
+their tree, parents before children.
+
 Contracts the tests pin:
 
 * Units are in column names (`_ms`, `_us`). Times are integer epoch microseconds (`start_us`,

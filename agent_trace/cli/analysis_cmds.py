@@ -91,6 +91,8 @@ def summary_command(
         raise click.UsageError("--format parquet needs -o/--output")
     trace = _load(inputs, strict=strict, quiet=quiet)
     frame = summary(trace, by, include_cancelled=include_cancelled)  # type: ignore[arg-type]
+    if frame.height == 0 and not quiet:
+        stderr.print("no requests, sessions or tools to summarise", markup=False)
     if fmt == "parquet":
         assert output is not None
         frame.write_parquet(output)
