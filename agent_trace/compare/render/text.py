@@ -55,7 +55,10 @@ def rule_sentence(settings: Settings) -> str:
     )
     if settings.rules:
         n = len(settings.rules)
-        text += f" {n} rule{'s' if n != 1 else ''} from the config override this for some rows (see settings)."
+        text += (
+            f" {n} rule{'s' if n != 1 else ''} from the config {'override' if n != 1 else 'overrides'} "
+            "this for some rows (see settings)."
+        )
     return text
 
 
