@@ -238,7 +238,7 @@ def encode(objects: list[Any], options: ConvertOptions, *, pretty: bool = False)
     return buf.getvalue(), plan.draw
 
 
-PIPELINE = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PIPELINE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PIPELINE
