@@ -105,3 +105,12 @@ def test_export_without_critical_path(tmp_path: Path) -> None:
     res = run("export", SMALL, "-o", str(tmp_path), "--no-critical-path", "-q")
     assert res.exit_code == 0 and res.output == ""
     assert not (tmp_path / "critical_path.parquet").exists()
+
+
+def test_cli_constants_mirror_the_api() -> None:
+    from agent_trace.analysis import summary as _  # noqa: F401  (the package imports polars)
+    from agent_trace.analysis.summary import BY_CHOICES, STATS
+    from agent_trace.cli import analysis_cmds
+
+    assert analysis_cmds.BY_CHOICES == BY_CHOICES
+    assert analysis_cmds.STATS == STATS

@@ -2,6 +2,9 @@
 
 Tables and data go to stdout (or `-o`); the read report and messages go to stderr. Exit codes:
 0 ok, 2 usage or input error.
+
+polars and the analysis package are imported when a command runs, not when the CLI starts, so
+`agent-trace convert` does not pay for them.
 """
 
 from __future__ import annotations
@@ -9,24 +12,32 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from ..analysis import Trace, critical_path, load, summary
-from ..analysis.summary import BY_CHOICES, STATS
 from ..errors import InputError
 from .render import show_report, stderr
 
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..analysis import Trace
+
+# Mirrors agent_trace.analysis.summary (a test pins them equal) so `--help` needs no polars.
+BY_CHOICES = ("model", "session", "tool")
+STATS = ("count", "avg", "min", "max", "std", "p50", "p90", "p95", "p99")
 FORMATS = ("table", "json", "csv", "parquet")
 SCOPE_TITLES = {"request": "requests", "session": "sessions", "tool": "tools"}
 
 
 def _load(inputs: tuple[str, ...], *, strict: bool, quiet: bool) -> Trace:
     """Load or exit 2 with the reader's message; show the read report when something was skipped."""
+    from ..analysis import load
+
     try:
         trace = load(list(inputs), strict=strict)
     except InputError as exc:
@@ -51,6 +62,8 @@ def _fmt(v: float | int | None) -> str:
 
 def summary_tables(frame: pl.DataFrame) -> list[Table]:
     """One rich table per scope, AIPerf's layout: a row per (group, metric), a column per statistic."""
+    import polars as pl
+
     tables = []
     for scope in SCOPE_TITLES:
         part = frame.filter(pl.col("scope") == scope)
@@ -89,6 +102,8 @@ def summary_command(
 ) -> None:
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs -o/--output")
+    from ..analysis import summary
+
     trace = _load(inputs, strict=strict, quiet=quiet)
     frame = summary(trace, by, include_cancelled=include_cancelled)  # type: ignore[arg-type]
     if frame.height == 0 and not quiet:
@@ -137,11 +152,10 @@ def export_command(inputs: tuple[str, ...], out_dir: str, critical_path: bool, s
         )
 
 
-_critical_path = critical_path
-
-
 def export_tables(trace: Trace, directory: Path, *, with_critical_path: bool = True) -> dict[str, int]:
     """Write `<name>.parquet` per table and `read_report.json`; returns rows written per table."""
+    from ..analysis import critical_path as _critical_path
+
     directory.mkdir(parents=True, exist_ok=True)
     frames = {
         "requests": trace.requests,
