@@ -108,7 +108,6 @@ def test_export_without_critical_path(tmp_path: Path) -> None:
 
 
 def test_cli_constants_mirror_the_api() -> None:
-    from agent_trace.analysis import summary as _  # noqa: F401  (the package imports polars)
     from agent_trace.analysis.summary import BY_CHOICES, STATS
     from agent_trace.cli import analysis_cmds
 
