@@ -12,7 +12,8 @@ clocks). That item is critical: the time between its end and `c` is a `gap`, and
 on from its start. Parallel work that finished earlier is therefore never on the path: of
 parallel tool calls and subagents only the branch that finished last is. If nothing in a session
 finished before `c` but something was running across it (work overlapping the start of the
-session), that item covers the time instead.
+session), that item covers the time instead. Ties go to requests, then child sessions, then
+tools, then the earlier start.
 
 An item is expanded into segments:
 
@@ -20,7 +21,8 @@ An item is expanded into segments:
                 `llm` for request time with no stage information (no ttft_ms)
     tool        `tool`, unless it spawned subagents: a tool that contains a child session is
                 expanded by walking those children, and its time not covered by them is
-                `subagent` (spawn and join overhead, named after the tool)
+                `subagent` (spawn and join overhead, named after the tool); a child that
+                outlives its tool by clock skew is still walked through the tool
     session     a walk of the child's own items, its uncovered time a `gap` of that session
 
 Segments carry the session they belong to, so a breakdown by `kind` and `session_id` says where
