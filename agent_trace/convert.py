@@ -2,6 +2,11 @@
 
 `build_plan` is pure (records in, plan out). `convert_files` is the IO edge used by the CLIs:
 it expands inputs, reads, lays out and writes, and returns the reports for display.
+
+Two layouts (`Layout`): `upstream` reproduces Dynamo's converter; `agent` draws the session tree
+with flows and counters. Two formats (`OutputFormat`): Chrome JSON and Perfetto protobuf, both
+encoded from the same plan. The format defaults from the output's extension, the layout from
+the format (JSON: upstream, protobuf: agent).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +26,7 @@ import orjson
 from . import __version__
 from .args import ArgsBuilder
 from .encode.chrome_json import write_chrome_json
+from .layout.agent import layout_agent
 from .layout.plan import Plan
 from .layout.upstream import layout_upstream
 from .model import Records
@@ -29,13 +36,45 @@ from .reader import read_files
 from .report import DrawReport, ReadReport
 
 
-def build_plan(records: Records, options: ConvertOptions) -> Plan:
+class OutputFormat(StrEnum):
+    JSON = "json"  # Chrome trace-event JSON (Perfetto's legacy importer)
+    PROTO = "proto"  # Perfetto protobuf (TrackEvent)
+
+
+class Layout(StrEnum):
+    UPSTREAM = "upstream"  # Dynamo's converter: one thread per (row, lane, kind)
+    AGENT = "agent"  # session tree, subagents nested, flows and counters
+
+
+PROTO_SUFFIXES = (".perfetto-trace", ".pftrace", ".pb")
+JSON_SUFFIXES = (".json", ".json.gz")
+
+
+def format_for_path(path: str | Path) -> OutputFormat | None:
+    """The format an output name asks for, or None when its extension says nothing."""
+    name = str(path).lower()
+    if name.endswith(PROTO_SUFFIXES):
+        return OutputFormat.PROTO
+    if name.endswith(JSON_SUFFIXES):
+        return OutputFormat.JSON
+    return None
+
+
+def default_layout(fmt: OutputFormat) -> Layout:
+    return Layout.AGENT if fmt is OutputFormat.PROTO else Layout.UPSTREAM
+
+
+def build_plan(records: Records, options: ConvertOptions, layout: Layout = Layout.UPSTREAM) -> Plan:
+    if layout is Layout.AGENT:
+        return layout_agent(records, options)
     return layout_upstream(records, options)
 
 
-def summary_dict(read: ReadReport, draw: DrawReport, options: ConvertOptions) -> dict[str, Any]:
+def summary_dict(
+    read: ReadReport, draw: DrawReport, options: ConvertOptions, plan: Plan | None = None
+) -> dict[str, Any]:
     """What we embed in outputs: deterministic (no clock, no host), so same input gives same bytes."""
-    return {
+    out = {
         "tool": f"agent_trace {__version__}",
         "options": {
             "stages": options.stages,
@@ -46,6 +85,10 @@ def summary_dict(read: ReadReport, draw: DrawReport, options: ConvertOptions) ->
         "input": read.to_dict(),
         "output": draw.to_dict(),
     }
+    if plan is not None and plan.metadata.get("layout") == Layout.AGENT.value:
+        out["layout"] = Layout.AGENT.value
+        out["links"] = plan.metadata.get("flows", {})
+    return out
 
 
 @contextmanager
@@ -73,6 +116,8 @@ class ConversionResult:
     draw: DrawReport
     events_written: int
     output: str
+    format: OutputFormat = OutputFormat.JSON
+    layout: Layout = Layout.UPSTREAM
 
 
 def convert_files(
@@ -83,10 +128,20 @@ def convert_files(
     strict: bool = False,
     pretty: bool = False,
     progress: Callable[[int], None] | None = None,
+    format: OutputFormat | None = None,
+    layout: Layout | None = None,
 ) -> ConversionResult:
-    """Read `files` (already expanded), write the trace to `output` ('-' for stdout)."""
+    """Read `files` (already expanded), write the trace to `output` ('-' for stdout).
+
+    `format` defaults from the output's extension (JSON when it says nothing), `layout` from the
+    format.
+    """
+    fmt = format or format_for_path(output) or OutputFormat.JSON
+    lay = layout or default_layout(fmt)
     with gc_paused():
-        return _convert(files, output, options, strict=strict, pretty=pretty, progress=progress)
+        return _convert(
+            files, output, options, strict=strict, pretty=pretty, progress=progress, fmt=fmt, layout=lay
+        )
 
 
 def _convert(
@@ -97,22 +152,35 @@ def _convert(
     strict: bool,
     pretty: bool,
     progress: Callable[[int], None] | None,
+    fmt: OutputFormat = OutputFormat.JSON,
+    layout: Layout = Layout.UPSTREAM,
 ) -> ConversionResult:
     records, read = read_files(files, strict=strict, progress=progress)
-    plan = build_plan(records, options)
-    summary = summary_dict(read, plan.draw, options) if options.embed_summary else None
+    plan = build_plan(records, options, layout)
+    summary = summary_dict(read, plan.draw, options, plan) if options.embed_summary else None
     args_of = ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes)
     if str(output) == "-":
-        written = _write(plan, sys.stdout.buffer, args_of, pretty, summary)
+        written = _write(plan, sys.stdout.buffer, args_of, pretty, summary, fmt)
     else:
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb", buffering=1 << 20) as fh:
-            written = _write(plan, fh, args_of, pretty, summary)
-    return ConversionResult(list(files), read, plan.draw, written, str(output))
+            written = _write(plan, fh, args_of, pretty, summary, fmt)
+    return ConversionResult(list(files), read, plan.draw, written, str(output), fmt, layout)
 
 
-def _write(plan: Plan, fh: BinaryIO, args_of: ArgsBuilder, pretty: bool, summary: dict[str, Any] | None) -> int:
+def _write(
+    plan: Plan,
+    fh: BinaryIO,
+    args_of: ArgsBuilder,
+    pretty: bool,
+    summary: dict[str, Any] | None,
+    fmt: OutputFormat = OutputFormat.JSON,
+) -> int:
+    if fmt is OutputFormat.PROTO:
+        from .encode.proto import write_perfetto_proto
+
+        return write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True)
     return write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
 
 

@@ -44,6 +44,8 @@ def validate_chrome(doc: Any, *, limit: int = 50) -> list[Violation]:
     stages: list[tuple[int, int, Any, int]] = []
     tools: list[tuple[Any, Any, int]] = []
     used: set[tuple[Any, Any]] = set()
+    counter_times: dict[tuple[Any, Any, str], set[int]] = defaultdict(set)
+    flow_ends: dict[Any, dict[str, list[tuple[tuple[Any, Any], int, int]]]] = defaultdict(lambda: defaultdict(list))
     for i, e in enumerate(doc["traceEvents"]):
         ph = e.get("ph")
         if ph == "M":
@@ -74,6 +76,11 @@ def validate_chrome(doc: Any, *, limit: int = 50) -> list[Violation]:
         elif ph == "i":
             if "dur" in e:
                 bad("instant", f"event {i} is an instant with a dur")
+        elif ph == "C":  # a counter sample: on its process, numeric, one per timestamp and series
+            _check_counter(e, i, ts, counter_times, bad)
+            continue
+        elif ph in ("s", "f"):  # a flow end (v1): binds to the slice enclosing it on its thread
+            flow_ends[e.get("id")][ph].append((key, ts, i))
         else:
             bad("phase", f"event {i} has unsupported ph {ph!r}")
         used.add(key)
@@ -106,8 +113,43 @@ def validate_chrome(doc: Any, *, limit: int = 50) -> list[Violation]:
         if not any(s <= ts and end <= e for s, e in requests.get(rid, ())):
             bad("stage", f"stage '{events[i].get('name')}' of request {rid} lies outside its request")
 
+    _check_flows(flow_ends, slices, bad)
+
     for key, name, i in tools:
         tname = thread_names.get(key, "")
         if not tname.endswith("tools"):
             bad("tool_track", f"tool event {i} ('{name}') is on thread '{tname}', not a tools track")
     return out
+
+
+def _check_counter(e: dict[str, Any], i: int, ts: int, seen: dict[tuple[Any, Any, str], set[int]], bad: Any) -> None:
+    args = e.get("args")
+    if not isinstance(args, dict) or not args:
+        bad("counter", f"counter event {i} ({e.get('name')}) has no args")
+        return
+    for k, v in args.items():
+        if type(v) not in (int, float):
+            bad("counter", f"counter event {i} ({e.get('name')}) has non-numeric {k}={v!r}")
+        series = seen[(e.get("pid"), e.get("name"), k)]
+        if ts in series:
+            bad("counter", f"counter '{e.get('name')} {k}' has two samples at {ts}")
+        series.add(ts)
+
+
+def _check_flows(
+    ends: dict[Any, dict[str, list[tuple[tuple[Any, Any], int, int]]]],
+    slices: dict[tuple[Any, Any], list[tuple[int, int, int]]],
+    bad: Any,
+) -> None:
+    """Each flow id: one `s` and one `f`, not back in time, each inside a slice on its thread."""
+    for fid, phases in ends.items():
+        starts, finishes = phases.get("s", []), phases.get("f", [])
+        if len(starts) != 1 or len(finishes) != 1:
+            bad("flow", f"flow {fid} has {len(starts)} start(s) and {len(finishes)} end(s); expected 1 and 1")
+            continue
+        if finishes[0][1] < starts[0][1]:
+            bad("flow", f"flow {fid} goes back in time ({starts[0][1]} -> {finishes[0][1]})")
+        for key, ts, i in (starts[0], finishes[0]):
+            # (ts, -dur, index) triples, sorted by the overlap check above
+            if not any(s <= ts < s - neg for s, neg, _ in slices.get(key, ())):
+                bad("flow", f"flow {fid} event {i} at {ts} on pid/tid {key} is not inside any slice")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..convert import convert_files
+from ..convert import Layout, OutputFormat, convert_files, format_for_path
 from ..errors import InputError, MissingInputError, NoInputError
 from ..sources import STDIN, default_output_path, expand_inputs
 from .options import build_options
@@ -29,16 +29,30 @@ def run_convert(params: dict, *, dropin: bool) -> int:
         click.echo(f"error: {exc.detail}", err=True)
         return 2
     output = params["output"]
+    fmt = params.get("output_format")
+    layout = params.get("layout")
     if output is None:
         if files[0] == STDIN:
             click.echo("error: reading stdin needs -o/--output", err=True)
             return 2
-        output = str(default_output_path(files[0]))
+        suffix = ".perfetto-trace" if fmt == OutputFormat.PROTO.value else ".perfetto.json"
+        output = str(default_output_path(files[0], suffix))
+    out_format = OutputFormat(fmt) if fmt else (format_for_path(output) or OutputFormat.JSON)
+    if out_format is OutputFormat.PROTO and params.get("pretty"):
+        click.echo("error: --pretty applies to JSON output only", err=True)
+        return 2
     quiet = params["quiet"]
     try:
         with byte_progress(files, quiet=quiet) as progress:
             result = convert_files(
-                files, output, options, strict=params["strict"], pretty=params["pretty"], progress=progress
+                files,
+                output,
+                options,
+                strict=params["strict"],
+                pretty=params["pretty"],
+                progress=progress,
+                format=out_format,
+                layout=Layout(layout) if layout else None,
             )
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)

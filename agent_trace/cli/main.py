@@ -9,6 +9,7 @@ import orjson
 
 from .. import __version__
 from ..validate import validate_chrome
+from ..validate_proto import DecodeError, decode_trace, looks_like_json, validate_proto
 from .convert_cmd import run_convert
 from .options import conversion_options
 
@@ -29,11 +30,25 @@ def convert(**params: object) -> None:
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 def validate(trace: str) -> None:
     with open(trace, "rb") as fh:
+        data = fh.read()
+    if not looks_like_json(data):  # Perfetto protobuf (.pftrace / .perfetto-trace)
         try:
-            doc = orjson.loads(fh.read())
-        except orjson.JSONDecodeError as exc:
-            click.echo(f"error: {trace}: not JSON: {exc}", err=True)
+            decoded = decode_trace(data)
+        except DecodeError as exc:
+            click.echo(f"error: {trace}: neither JSON nor a Perfetto protobuf trace: {exc}", err=True)
             sys.exit(2)
+        problems = validate_proto(decoded)
+        for v in problems:
+            click.echo(f"{trace}: {v}")
+        if problems:
+            sys.exit(1)
+        click.echo(f"{trace}: ok ({decoded.packets} packets, {len(decoded.slices)} slices, protobuf)")
+        return
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        click.echo(f"error: {trace}: not JSON: {exc}", err=True)
+        sys.exit(2)
     violations = validate_chrome(doc)
     for v in violations:
         click.echo(f"{trace}: {v}")

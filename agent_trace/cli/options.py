@@ -33,6 +33,21 @@ def conversion_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help=f"Correct an upstream quirk (repeatable; 'all' for every one): {FIX_HELP}.",
         ),
         click.option("--no-summary", is_flag=True, help="Do not embed the read/draw report under `metadata`."),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["json", "proto"]),
+            default=None,
+            help="Output format: Chrome JSON or Perfetto protobuf. Default: from the output's extension "
+            "(.perfetto-trace, .pftrace, .pb: proto; otherwise json).",
+        ),
+        click.option(
+            "--layout",
+            type=click.Choice(["upstream", "agent"]),
+            default=None,
+            help="Track layout: upstream (Dynamo's converter) or agent (session tree, subagents nested, "
+            "flows, counters). Default: upstream for json, agent for proto.",
+        ),
     ]
     for deco in reversed(decorators):
         func = deco(func)

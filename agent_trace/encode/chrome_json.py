@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ..layout.plan import Event, Plan, Track, TrackKind
+from ..layout.plan import CAT_FLOW, Event, Plan, Track, TrackKind
 from ..parallel import SpooledChild
 
 BATCH = 16_384
@@ -41,7 +41,10 @@ def metadata_events(plan: Plan) -> list[dict[str, Any]]:
     threads: list[Track] = []
     procs: list[Track] = []
     for t in plan.tracks:
-        (procs if t.kind is TrackKind.PROCESS else threads).append(t)
+        if t.kind is TrackKind.PROCESS:
+            procs.append(t)
+        elif t.tid is not None:  # GROUP and COUNTER tracks have no Chrome thread
+            threads.append(t)
     if not threads:
         return out
     for p in procs:
@@ -95,6 +98,46 @@ def encode_events(
         yield (b"," if start or leading_comma else b"") + _dumps(batch)[1:-1]
 
 
+def encode_extras(plan: Plan, *, leading_comma: bool = False) -> Iterator[bytes]:
+    """Counter samples (`C`) and flows (`s`/`f`, v1) of the plan, comma-separated, in batches.
+
+    A counter track named "a b c" is written as event "a b" with arg "c": Perfetto's JSON importer
+    names a counter track "<event name> <arg name>", so the name matches the protobuf output's.
+    A flow is an `s` at its source slice's start and an `f` with `bp: e` at its target's start,
+    on their threads: each binds to the slice that encloses it there (stages are on their own
+    threads in the agent layout, so that is the request or tool slice itself).
+    """
+    offset = plan.time_offset_us
+    batch: list[dict[str, Any]] = []
+    first = not leading_comma
+    for c in plan.counters:
+        name, _, key = c.track.name.rpartition(" ")
+        pid = c.track.pid
+        for ts, v in zip(c.ts, c.values, strict=True):
+            batch.append({"name": name, "ph": "C", "pid": pid, "ts": ts - offset, "args": {key: v}})
+        if len(batch) >= BATCH:
+            yield (b"" if first else b",") + _dumps(batch)[1:-1]
+            first = False
+            batch = []
+    for f in plan.flows:
+        src, dst = f.source, f.target
+        name = f.kind.value
+        batch.append({"name": name, "cat": CAT_FLOW, "ph": "s", "id": f.id, "pid": src.track.pid,
+                      "tid": src.track.tid, "ts": src.ts - offset})
+        batch.append({"name": name, "cat": CAT_FLOW, "ph": "f", "bp": "e", "id": f.id, "pid": dst.track.pid,
+                      "tid": dst.track.tid, "ts": dst.ts - offset})
+        if len(batch) >= BATCH:
+            yield (b"" if first else b",") + _dumps(batch)[1:-1]
+            first = False
+            batch = []
+    if batch:
+        yield (b"" if first else b",") + _dumps(batch)[1:-1]
+
+
+def extras_count(plan: Plan) -> int:
+    return sum(len(c.ts) for c in plan.counters) + 2 * len(plan.flows)
+
+
 # Below this many events a second process costs more than it saves.
 PARALLEL_MIN_EVENTS = 50_000
 
@@ -121,11 +164,13 @@ def write_chrome_json(
         # --pretty is for reading small traces: indent 2 and sorted keys, like upstream.
         body = b"[" + b"".join(encode_events(events, args_of, offset, big)) + b"]"
         doc: dict[str, Any] = {"displayTimeUnit": "ms", "traceEvents": meta + orjson.loads(body)}
+        if plan.counters or plan.flows:
+            doc["traceEvents"] += orjson.loads(b"[" + b"".join(encode_extras(plan)) + b"]")
         if summary is not None:
             doc["metadata"] = {"agent_trace": summary}
         out.write(_dumps(doc, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         out.write(b"\n")
-        return len(meta) + len(events)
+        return len(meta) + len(events) + extras_count(plan)
 
     # displayTimeUnit first: Perfetto's importer fails if a read chunk splits its value.
     out.write(b'{"displayTimeUnit":"ms","traceEvents":[')
@@ -133,19 +178,29 @@ def write_chrome_json(
         out.write(_dumps(meta)[1:-1])
         if events:
             out.write(b",")
+    extras = extras_count(plan)
     if parallel and len(events) >= PARALLEL_MIN_EVENTS:
         mid = len(events) // 2
         tail = events[mid:]
-        child = SpooledChild(lambda: encode_events(tail, args_of, offset, big, leading_comma=True))
+
+        def produce() -> Iterator[bytes]:
+            yield from encode_events(tail, args_of, offset, big, leading_comma=True)
+            if extras:
+                yield from encode_extras(plan, leading_comma=True)
+
+        child = SpooledChild(produce)
         for chunk in encode_events(events[:mid], args_of, offset, big):
             out.write(chunk)
         child.copy_into(out)
     else:
         for chunk in encode_events(events, args_of, offset, big):
             out.write(chunk)
+        if extras:
+            for chunk in encode_extras(plan, leading_comma=bool(events or meta)):
+                out.write(chunk)
     out.write(b"]")
     if summary is not None:
         out.write(b',"metadata":')
         out.write(_dumps({"agent_trace": summary}))
     out.write(b"}\n")
-    return len(meta) + len(events)
+    return len(meta) + len(events) + extras

@@ -1,7 +1,8 @@
 """The layout plan: what to draw, independent of any output format.
 
-A plan is a list of tracks (a tree through `parent`, ordered by `rank` among siblings) and a list
-of events on those tracks in emission order. Events keep a reference to the model object they
+A plan is a list of tracks (a tree through `parent`, ordered by `rank` among siblings), a list
+of events on those tracks in emission order, and optionally flows between events and counter
+series on counter tracks. Events keep a reference to the model object they
 draw (`subject`) and an `EventKind`; encoders turn that into args with `agent_trace.args`, so the
 same numbers reach Chrome JSON and protobuf alike, and nothing is materialised before it is
 written. `pid`/`tid` are the Chrome JSON coordinates; the protobuf encoder uses `uid`/`parent`.
@@ -26,6 +27,8 @@ class TrackKind(StrEnum):
     REQUEST = "request"
     STAGES = "stages"
     TOOLS = "tools"
+    GROUP = "group"  # a node of the track tree that is not a Chrome process (a subagent session)
+    COUNTER = "counter"
 
 
 class EventKind(IntEnum):
@@ -45,6 +48,7 @@ CAT_STAGE = "dynamo.llm.stage"
 CAT_MARKER = "dynamo.llm.marker"
 CAT_TOOL = "dynamo.agent.tool"
 CAT_TOOL_MARKER = "dynamo.agent.tool.marker"
+CAT_FLOW = "dynamo.flow"  # Chrome JSON flow events (protobuf flows carry no category)
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +60,11 @@ class Track:
     tid: int | None  # None for a process-level track
     parent: int | None = None
     rank: int = 0
+    lane: int = 0
+    # The name every lane of one logical track shares. Encoders whose viewer merges same-named
+    # sibling tracks (protobuf) use it; Chrome JSON threads keep the lane-suffixed `name`.
+    shared_name: str | None = None
+    description: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -69,6 +78,31 @@ class Event:
     subject: Any  # LlmRequest, ToolSpan or InferredTool
 
 
+class FlowKind(StrEnum):
+    """What a flow arrow means; the value is the Chrome JSON flow event name."""
+
+    CALL = "tool call"  # LLM request -> the tool call it asked for
+    RESULT = "tool result"  # tool call -> the LLM request that consumed its result
+    SPAWN = "subagent"  # spawning tool call -> the subagent's first request
+
+
+@dataclass(slots=True, eq=False)
+class Flow:
+    id: int  # unique in the plan, > 0
+    kind: FlowKind
+    source: Event  # the arrow leaves this slice ...
+    target: Event  # ... and enters this one; target.ts >= source.ts
+
+
+@dataclass(slots=True, eq=False)
+class CounterSeries:
+    """Samples of one counter track, in time order (ts strictly increasing, µs)."""
+
+    track: Track
+    ts: list[int]
+    values: list[Any]  # all int or all float
+
+
 @dataclass
 class Plan:
     tracks: list[Track]
@@ -78,3 +112,5 @@ class Plan:
     big_ints_as_strings: bool = False
     sort_indices: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    flows: list[Flow] = field(default_factory=list)
+    counters: list[CounterSeries] = field(default_factory=list)

@@ -1,0 +1,698 @@
+"""Perfetto protobuf (TrackEvent) output, written from a `Plan` to a binary file object.
+
+The file is a `perfetto.protos.Trace`: a stream of `TracePacket`s, hand-encoded by `protowire`
+(the generated classes are about half as fast; tests decode our bytes with them). Layout:
+
+* sequence 1 starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
+  that makes clock 64 *incremental* in µs, so each packet's timestamp is the delta from the
+  previous packet of its sequence (one or two bytes instead of nine). Packets are therefore
+  written in time order.
+* one `TrackDescriptor` per plan track: `uuid` 1..N in plan order, `parent_uuid` from
+  `Track.parent`, `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
+  ordering, and a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
+  (`Track.shared_name`), which Perfetto merges into one track.
+* a slice is a `TYPE_SLICE_BEGIN` and a `TYPE_SLICE_END` on its track; an instant is
+  `TYPE_INSTANT`; a counter sample is `TYPE_COUNTER` (`counter_value` for ints,
+  `double_counter_value` for floats). Flows: `flow_ids` on the source's begin,
+  `terminating_flow_ids` on the target's begin.
+* event names, categories, debug-annotation names and string values are interned per sequence
+  (`InternedData`, `sequence_flags` 1 on a sequence's first packet, 2 on packets that use interned
+  data).
+* args are `ArgsBuilder`'s, as debug annotations: a key `a.b` becomes a dict `a` with an entry `b`
+  (Perfetto would otherwise turn the dot into `_`), so the arg keys match the JSON output's
+  (`debug.worker.decode_worker_id` here, `args.worker.decode_worker_id` there). Integers outside
+  int64 (u64 worker ids above 2^63) are written as strings; None values are left out.
+
+Order at one timestamp: slice ends first, then counter samples, then begins and instants; begins
+that end a flow whose source begins at the same instant come after that source. On one track,
+ends close the most recently begun slice first (Perfetto's `TYPE_SLICE_END` semantics).
+
+With `parallel`, the later half of the packets (split at a timestamp) is encoded in a forked
+child as sequence 2, with its own interning; the trace means the same either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from ..layout.plan import Event, Plan, Track, TrackKind
+from ..parallel import SpooledChild
+from .protowire import (
+    _CONT14,
+    _SMALL,
+    MASK64,
+    SMALL_LIMIT,
+    _pack_d,
+    len_field,
+    pack_double,
+    pack_fixed64,
+    varint,
+    varint_field,
+)
+
+INCREMENTAL_CLOCK_ID = 64  # first sequence-scoped clock id
+BOOTTIME = 6
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER = 1, 2, 3, 4
+SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
+CHILD_ORDERING_EXPLICIT = 3
+
+_END, _COUNTER, _BEGIN = 0, 1, 2
+_PHASE_BITS = 4
+_MAX_FLOW_RANK = (1 << _PHASE_BITS) - 1 - _BEGIN
+
+# Pre-encoded tags (field number << 3 | wire type).
+_T_PACKET = b"\x0a"  # Trace.packet = 1, LEN
+_T_TIMESTAMP = b"\x40"  # TracePacket.timestamp = 8
+_T_TRACK_EVENT = b"\x5a"  # TracePacket.track_event = 11, LEN
+_T_INTERNED = b"\x62"  # TracePacket.interned_data = 12, LEN
+_FLAGS_NEEDS = b"\x68\x02"  # TracePacket.sequence_flags = 13: SEQ_NEEDS_INCREMENTAL_STATE
+_TE_BEGIN = b"\x48\x01"  # TrackEvent.type = 9
+_TE_END = b"\x48\x02"
+_TE_INSTANT = b"\x48\x03"
+_TE_COUNTER = b"\x48\x04"
+_T_ANNOTATION = b"\x22"  # TrackEvent.debug_annotations = 4
+_T_COUNTER_INT = b"\xf0\x01"  # TrackEvent.counter_value = 30, varint
+_T_COUNTER_DOUBLE = b"\xe1\x02"  # TrackEvent.double_counter_value = 44, fixed64
+_T_FLOW = b"\xf9\x02"  # TrackEvent.flow_ids = 47, fixed64
+_T_FLOW_END = b"\x81\x03"  # TrackEvent.terminating_flow_ids = 48, fixed64
+_DA_NAME_IID = b"\x08"  # DebugAnnotation.name_iid = 1
+_DA_BOOL = b"\x10"
+_DA_INT = b"\x20"
+_DA_DOUBLE = b"\x29"
+_DA_DICT_ENTRY = b"\x5a"  # dict_entries = 11
+_DA_ARRAY_VALUE = b"\x62"  # array_values = 12
+_DA_STRING = b"\x32"  # string_value = 6
+_DA_STRING_IID = b"\x88\x01"  # string_value_iid = 17
+
+
+def _framed(tag: bytes, body: bytes) -> bytes:
+    n = len(body)
+    return tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
+
+
+class _Sequence:
+    """Interning tables and the running timestamp of one trusted packet sequence."""
+
+    def __init__(self, seq_id: int, base_us: int) -> None:
+        self.seq = varint_field(10, seq_id)
+        self.base = base_us
+        self.last = base_us
+        self.names: dict[str, bytes] = {}  # event name -> encoded TrackEvent.name_iid field
+        self.cats: dict[str, bytes] = {}  # category -> encoded TrackEvent.category_iids field
+        self.keys: dict[str, _Key] = {}  # top-level arg key
+        self.nested_keys: dict[Any, _Key] = {}  # key inside a dict-valued arg
+        self.groups: dict[bytes, bytes] = {}
+        self.ann_names: dict[str, int] = {}
+        self.strings: dict[str, int] = {}
+        self.new_cats: list[bytes] = []
+        self.new_names: list[bytes] = []
+        self.new_ann_names: list[bytes] = []
+        self.new_strings: list[bytes] = []
+        self.dirty = False
+
+    # -- interning ---------------------------------------------------------------------------
+
+    def name_field(self, name: str) -> bytes:
+        iid = len(self.names) + 1
+        self.new_names.append(_framed(b"\x12", b"\x08" + varint(iid) + len_field(2, name.encode())))
+        self.dirty = True
+        b = self.names[name] = b"\x50" + varint(iid)
+        return b
+
+    def cat_field(self, cat: str) -> bytes:
+        iid = len(self.cats) + 1
+        self.new_cats.append(_framed(b"\x0a", b"\x08" + varint(iid) + len_field(2, cat.encode())))
+        self.dirty = True
+        b = self.cats[cat] = b"\x18" + varint(iid)
+        return b
+
+    def ann_name_iid(self, name: str) -> int:
+        iid = self.ann_names.get(name)
+        if iid is None:
+            iid = self.ann_names[name] = len(self.ann_names) + 1
+            self.new_ann_names.append(_framed(b"\x1a", b"\x08" + varint(iid) + len_field(2, name.encode())))
+            self.dirty = True
+        return iid
+
+    def string_iid(self, s: str) -> int:
+        iid = self.strings.get(s)
+        if iid is None:
+            iid = self.strings[s] = len(self.strings) + 1
+            self.new_strings.append(
+                _framed(b"\xea\x01", b"\x08" + varint(iid) + len_field(2, s.encode("utf-8", "surrogatepass")))
+            )
+            self.dirty = True
+        return iid
+
+    def take_interned(self) -> bytes:
+        """The pending InternedData entries, framed as a TracePacket field, and reset."""
+        body = b"".join(self.new_cats + self.new_names + self.new_ann_names + self.new_strings)
+        self.new_cats.clear()
+        self.new_names.clear()
+        self.new_ann_names.clear()
+        self.new_strings.clear()
+        self.dirty = False
+        return _framed(_T_INTERNED, body)
+
+    # -- debug annotations -------------------------------------------------------------------
+
+    def _key(self, key: str, nested: bool = False) -> _Key:
+        head, dot, leaf = key.partition(".")
+        if dot and head and leaf and not nested:
+            kk = _Key(self.ann_name_iid(leaf), self.ann_name_iid(head), True)
+            # One bytes object per group name: `annotations` tells groups apart by identity.
+            kk.group = self.groups.setdefault(kk.group, kk.group)  # type: ignore[arg-type]
+        else:
+            kk = _Key(self.ann_name_iid(key), None, nested)
+        (self.nested_keys if nested else self.keys)[key] = kk
+        return kk
+
+    def value(self, v: Any) -> bytes | None:
+        """The value fields of a DebugAnnotation (strings interned), or None to leave it out."""
+        t = type(v)
+        if t is str:
+            iid = self.strings.get(v)
+            if iid is None:
+                iid = self.string_iid(v)
+            return _DA_STRING_IID + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid))
+        if t is int:
+            if 0 <= v < SMALL_LIMIT:
+                return _DA_INT + _SMALL[v]
+            if INT64_MIN <= v <= INT64_MAX:
+                return _DA_INT + varint(v)
+            return self.value(str(v))
+        if t is float:
+            return _DA_DOUBLE + pack_double(v)
+        if t is bool:
+            return b"\x10\x01" if v else b"\x10\x00"
+        if v is None:
+            return None
+        if t is dict:
+            return self._dict_value(v)
+        if t is list or t is tuple:
+            parts = []
+            for item in v:
+                body = self._dict_value(item) if type(item) is dict else self.value(item)
+                if body is not None:
+                    n = len(body)
+                    parts.append(_DA_ARRAY_VALUE + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
+            return b"".join(parts)
+        if isinstance(v, bool):
+            return self.value(bool(v))
+        if isinstance(v, int):  # an int subclass (IntEnum)
+            return self.value(int(v))
+        if isinstance(v, float):
+            return self.value(float(v))
+        if isinstance(v, dict):
+            return self._dict_value(dict(v))
+        return self.value(str(v))
+
+    def _dict_value(self, d: dict[Any, Any]) -> bytes:
+        """dict_entries of a nested dict; entries are cached per (key, value) like top-level args."""
+        parts = []
+        keys = self.nested_keys
+        for k, v in d.items():
+            kk = keys.get(k)
+            if kk is None:
+                kk = self._key(str(k), nested=True)
+                keys[k] = kk
+            t = type(v)
+            cache = kk.strs if t is str else kk.ints if t is int else None
+            b = cache.get(v) if cache is not None else None
+            if b is None:
+                b = self._encode(kk, cache, v)
+                if b is None:
+                    continue
+            parts.append(b)
+        return b"".join(parts)
+
+    def _encode(self, kk: _Key, cache: dict[Any, bytes] | None, v: Any) -> bytes | None:
+        """A finished annotation (or dict entry) for `v`; cached in `cache` while that pays."""
+        val = self.value(v)
+        if val is None:
+            return None
+        body = kk.name + val
+        n = len(body)
+        b = kk.tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
+        if cache is not None:
+            cache[v] = b
+            if kk.misses >= 0:  # on probation: count, and decide once enough lookups were seen
+                kk.lookups += 1
+                kk.misses += 1
+                if kk.lookups >= _CACHE_PROBATION:
+                    if kk.misses * 4 > kk.lookups * 3:
+                        # Three of four lookups missed: the values are unique (ids, timestamps).
+                        # Uncached strings are then written inline rather than interned.
+                        kk.strs = kk.ints = None
+                    kk.misses = -1
+        return b
+
+    def annotations(self, args: dict[str, Any]) -> bytes:
+        """TrackEvent.debug_annotations fields for `args` (consecutive `a.*` keys share one dict)."""
+        out: list[bytes] = []
+        append = out.append
+        keys = self.keys
+        encode = self._encode
+        strings = self.strings
+        small = _SMALL
+        group: bytes | None = None
+        entries: list[bytes] = []
+        for k, v in args.items():
+            kk = keys.get(k)
+            if kk is None:
+                kk = self._key(k)
+            t = type(v)
+            if t is float:
+                b = kk.float_head + _pack_d(v)
+            elif t is str:
+                cache = kk.strs
+                if cache is None:  # unique strings: inline unless already interned
+                    iid = strings.get(v)
+                    if iid is not None:
+                        b = kk.iid_head + (small[iid] if iid < SMALL_LIMIT else varint(iid))
+                        b = kk.tag + small[len(b)] + b
+                    else:
+                        vb = v.encode("utf-8", "surrogatepass")
+                        n = len(vb)
+                        b = kk.str_head[n] + vb if n < 120 else _inline_string(kk, vb)
+                else:
+                    b = cache.get(v)
+                    if b is None:
+                        b = encode(kk, cache, v)
+                    elif kk.misses >= 0:
+                        kk.lookups += 1
+            elif t is int:
+                cache = kk.ints
+                if cache is None:
+                    if 0 <= v < 1 << 42:  # epoch milliseconds and most counts: three lookups
+                        if v < SMALL_LIMIT:
+                            vb = small[v]
+                        elif v < 1 << 28:
+                            vb = _CONT14[v & 0x3FFF] + small[v >> 14]
+                        else:
+                            vb = _CONT14[v & 0x3FFF] + _CONT14[(v >> 14) & 0x3FFF] + small[v >> 28]
+                        b = kk.int_head[len(vb)] + vb
+                    else:
+                        b = encode(kk, None, v)
+                else:
+                    b = cache.get(v)
+                    if b is None:
+                        b = encode(kk, cache, v)
+                    elif kk.misses >= 0:
+                        kk.lookups += 1
+            else:
+                b = encode(kk, None, v)
+                if b is None:
+                    continue
+            g = kk.group
+            if g is None:
+                if group is not None:
+                    append(_group_annotation(group, entries))
+                    group = None
+                    entries = []
+                append(b)  # type: ignore[arg-type]
+            else:
+                if g is not group and group is not None:
+                    append(_group_annotation(group, entries))
+                    entries = []
+                group = g
+                entries.append(b)  # type: ignore[arg-type]
+        if group is not None:
+            append(_group_annotation(group, entries))
+        return b"".join(out)
+
+
+class _Key:
+    """Encoding state of one annotation name.
+
+    `strs`/`ints` map a value to its finished annotation bytes, because most values repeat: a
+    request's id, model and timings reappear on its stage slices; sessions, tool classes, statuses,
+    token counts and worker ids repeat across events. A name whose values turn out to be unique
+    (timestamps, tool-call ids) stops caching after `_CACHE_PROBATION` lookups and takes the
+    inline paths (`*_head`: everything before the value bytes, by value length).
+    """
+
+    __slots__ = (
+        "name", "group", "tag", "strs", "ints", "lookups", "misses", "float_head", "int_head", "str_head", "iid_head"
+    )
+
+    def __init__(self, name_iid: int, group_iid: int | None, entry: bool) -> None:
+        self.name = _DA_NAME_IID + varint(name_iid)
+        self.group = None if group_iid is None else _DA_NAME_IID + varint(group_iid)
+        self.tag = _DA_DICT_ENTRY if entry else _T_ANNOTATION
+        self.strs: dict[str, bytes] | None = {}
+        self.ints: dict[int, bytes] | None = {}
+        self.lookups = 0
+        self.misses = 0
+        name, tag = self.name, self.tag
+        self.float_head = tag + _SMALL[len(name) + 9] + name + _DA_DOUBLE
+        self.int_head = [tag + _SMALL[len(name) + 1 + n] + name + _DA_INT for n in range(11)]
+        self.str_head = [tag + _SMALL[len(name) + 2 + n] + name + _DA_STRING + _SMALL[n] for n in range(120)]
+        self.iid_head = name + _DA_STRING_IID
+
+
+def _inline_string(kk: _Key, vb: bytes) -> bytes:
+    body = kk.name + _DA_STRING + varint(len(vb)) + vb
+    return kk.tag + varint(len(body)) + body
+
+
+def _group_annotation(name_field: bytes, entries: list[bytes]) -> bytes:
+    body = name_field + b"".join(entries)
+    n = len(body)
+    return _T_ANNOTATION + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
+
+
+_CACHE_PROBATION = 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling: every packet gets an int sort key, so the whole trace sorts as plain ints.
+# ---------------------------------------------------------------------------------------------
+
+
+def _flow_ranks(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes], dict[int, int]]:
+    """Flow ids leaving and entering each event (by id()), and the begin rank at equal timestamps."""
+    outgoing: dict[int, bytes] = {}  # encoded TrackEvent.flow_ids
+    incoming: dict[int, bytes] = {}  # encoded TrackEvent.terminating_flow_ids
+    rank: dict[int, int] = {}
+    same_ts = []
+    for f in plan.flows:
+        src, dst = id(f.source), id(f.target)
+        outgoing[src] = outgoing.get(src, b"") + _T_FLOW + pack_fixed64(f.id)
+        incoming[dst] = incoming.get(dst, b"") + _T_FLOW_END + pack_fixed64(f.id)
+        if f.target.ts == f.source.ts:
+            same_ts.append(f)
+    # Perfetto must read a flow's source before its target; at one timestamp, that is begin order.
+    for _ in range(_MAX_FLOW_RANK):
+        changed = False
+        for f in same_ts:
+            want = min(rank.get(id(f.source), 0) + 1, _MAX_FLOW_RANK)
+            if rank.get(id(f.target), 0) < want:
+                rank[id(f.target)] = want
+                changed = True
+        if not changed:
+            break
+    return outgoing, incoming, rank
+
+
+class _Part:
+    """The tracks one sequence writes: whole subtrees under the root, so flows stay inside."""
+
+    __slots__ = ("tracks", "counters", "weight")
+
+    def __init__(self) -> None:
+        self.tracks: list[list[Event]] = []  # events of each slice track
+        self.counters: list[Any] = []  # CounterSeries
+        self.weight = 0
+
+
+def _partition(plan: Plan, n_parts: int) -> list[_Part]:
+    """Split the plan into `n_parts` groups of whole top-level subtrees, balanced by event count.
+
+    Subtrees hang under a track without a parent, or under the plan's single top-level track.
+    Flows never leave a subtree in the layouts we have; if one did, everything goes to one part.
+    """
+    tracks = plan.tracks
+    by_uid = {t.uid: t for t in tracks}
+    tops = [t for t in tracks if t.parent is None]
+    top_uid = tops[0].uid if len(tops) == 1 else None
+    subtree: dict[int, int] = {}  # track uid -> uid of the subtree's head
+
+    def head_of(t: Track) -> int:
+        h = subtree.get(t.uid)
+        if h is None:
+            if t.parent is None or t.parent == top_uid or t.parent not in by_uid:
+                h = t.uid
+            else:
+                h = head_of(by_uid[t.parent])
+            subtree[t.uid] = h
+        return h
+
+    by_track: dict[int, list[Event]] = {}
+    for e in plan.events:
+        lst = by_track.get(id(e.track))
+        if lst is None:
+            by_track[id(e.track)] = [e]
+        else:
+            lst.append(e)
+    heads: dict[int, tuple[list[list[Event]], list[Any], list[int]]] = {}
+    # Weights approximate encoding cost: a slice (begin with args, end) ~ ten counter samples.
+    for evs in by_track.values():
+        h = heads.setdefault(head_of(evs[0].track), ([], [], [0]))
+        h[0].append(evs)
+        h[2][0] += 10 * len(evs)
+    for c in plan.counters:
+        h = heads.setdefault(head_of(c.track), ([], [], [0]))
+        h[1].append(c)
+        h[2][0] += len(c.ts)
+    if n_parts > 1:
+        head_of_event = {id(e): subtree[e.track.uid] for evs in by_track.values() for e in (evs[0],)}
+        for f in plan.flows:
+            a = head_of_event.get(id(f.source)) or subtree[f.source.track.uid]
+            b = head_of_event.get(id(f.target)) or subtree[f.target.track.uid]
+            if a != b:
+                n_parts = 1
+                break
+    parts = [_Part() for _ in range(n_parts)]
+    # Heaviest subtree first, each to the lightest part (ties: the first): balanced, deterministic.
+    for evs_list, counters, weight in sorted(heads.values(), key=lambda h: -h[2][0]):
+        part = min(parts, key=lambda p: p.weight)
+        part.tracks.extend(evs_list)
+        part.counters.extend(counters)
+        part.weight += weight[0]
+    return parts
+
+
+def _schedule(
+    part: _Part,
+    uuid_fields: dict[int, bytes],
+    flows: tuple[dict[int, bytes], dict[int, bytes], dict[int, int]],
+    seq_field: bytes,
+) -> tuple[list[int], list[Any], int, int]:
+    """Sorted keys, the items they index, the shift that separates them, and the time origin.
+
+    A key is ((ts - t0) << 4 | phase) << shift | item index: one int sort orders the packets by
+    time, then phase, then creation order (which keeps each track's nesting order). Items carry
+    everything about their packet that does not depend on the position in the stream.
+    """
+    outgoing, incoming, rank = flows
+    n_items = sum(2 * len(evs) for evs in part.tracks) + sum(len(c.ts) for c in part.counters) + 1
+    shift = n_items.bit_length()
+    starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
+    t0 = min(starts) if starts else 0
+
+    items: list[Any] = []
+    keys: list[int] = []
+    add_item = items.append
+    add_key = keys.append
+    for evs in part.tracks:
+        track_field = uuid_fields[id(evs[0].track)]
+        # END packet: 0x0a len | 0x40 delta | tail; `heads[n]` is everything before a delta of n bytes.
+        tail = seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field)
+        end_item = (_END, [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)], tail)
+        evs.sort(key=lambda e: (e.ts, -(e.dur or 0)))  # stable: a parent before its same-start child
+        stack: list[int] = []
+        for e in evs:
+            ts = e.ts
+            while stack and stack[-1] <= ts:
+                add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
+                add_item(end_item)
+            eid = id(e)
+            phase = _BEGIN + rank.get(eid, 0) if rank else _BEGIN
+            add_key(((((ts - t0) << _PHASE_BITS) | phase) << shift) | len(items))
+            fl = outgoing.get(eid)
+            fin = incoming.get(eid)
+            add_item((_BEGIN, e, track_field + fl + fin if fl and fin else track_field + fl if fl else
+                      track_field + fin if fin else track_field))
+            if e.dur is not None:
+                stack.append(ts + e.dur)
+        while stack:
+            add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
+            add_item(end_item)
+
+    for c in part.counters:
+        track_field = uuid_fields[id(c.track)]
+        is_float = any(type(v) is float for v in c.values)
+        te_head = _TE_COUNTER + track_field + (_T_COUNTER_DOUBLE if is_float else _T_COUNTER_INT)
+        # COUNTER packet: 0x0a len | 0x40 delta | seq 0x5a telen te_head | value; mids by value length.
+        mids = [seq_field + _T_TRACK_EVENT + varint(len(te_head) + n) + te_head for n in range(11)]
+        info = (_COUNTER, mids)
+        base = len(items)
+        for i, ts in enumerate(c.ts):
+            add_key(((((ts - t0) << _PHASE_BITS) | _COUNTER) << shift) | (base + i))
+        if is_float:
+            for v in c.values:
+                add_item((info, pack_double(float(v))))
+        else:
+            for v in c.values:
+                add_item((info, varint(v)))
+    keys.sort()
+    return keys, items, shift, t0
+
+
+# ---------------------------------------------------------------------------------------------
+# Packets
+# ---------------------------------------------------------------------------------------------
+
+
+def _packet(body: bytes) -> bytes:
+    return _framed(_T_PACKET, body)
+
+
+def _sequence_start(seq: _Sequence) -> bytes:
+    """Defaults (timestamps on the incremental clock) and the snapshot that defines that clock."""
+    defaults = len_field(59, varint_field(58, INCREMENTAL_CLOCK_ID))
+    first = _packet(seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults)
+    clock = (
+        varint_field(1, INCREMENTAL_CLOCK_ID) + varint_field(2, seq.base) + varint_field(3, 1) + varint_field(4, 1000)
+    )
+    boot = varint_field(1, BOOTTIME) + varint_field(2, seq.base * 1000)
+    snapshot = len_field(6, len_field(1, clock) + len_field(1, boot))
+    return first + _packet(snapshot + seq.seq)
+
+
+def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], description: str | None = None) -> bytes:
+    body = varint_field(1, uuid_of[t.uid])
+    body += len_field(2, (t.shared_name or t.name).encode())
+    if t.parent is not None and t.parent in uuid_of:
+        body += varint_field(5, uuid_of[t.parent])
+    if t.kind is TrackKind.COUNTER:
+        body += len_field(8, b"")
+    if t.uid in parents:
+        body += varint_field(11, CHILD_ORDERING_EXPLICIT)
+    if t.parent is not None:
+        body += varint_field(12, t.rank & MASK64)
+    desc = description if description is not None else t.description
+    if desc:
+        body += len_field(14, desc.encode())
+    return len_field(60, body)
+
+
+def _encode_range(
+    keys: list[int],
+    items: list[Any],
+    shift: int,
+    t0: int,
+    offset: int,
+    seq: _Sequence,
+    args_of: Callable[[Event], dict[str, Any]],
+    header: bytes = b"",
+    batch: int = 8192,
+) -> Iterator[bytes]:
+    """The packets of `keys` (sorted), in batches of bytes."""
+    mask = (1 << shift) - 1
+    tshift = shift + _PHASE_BITS
+    small = _SMALL
+    seq_field = seq.seq
+    names = seq.names
+    cats = seq.cats
+    annotations = seq.annotations
+    out: list[bytes] = [header]
+    append = out.append
+    last = seq.last - (t0 - offset)  # deltas are taken in key space (µs since t0)
+    n = 0
+    for key in keys:
+        item = items[key & mask]
+        ts = key >> tshift
+        d = ts - last
+        last = ts
+        delta = small[d] if d < SMALL_LIMIT else varint(d)
+        kind = item[0]
+        if kind == _END:
+            append(item[1][len(delta)])
+            append(delta)
+            append(item[2])
+        elif kind == _BEGIN:
+            e: Event = item[1]
+            cat = cats.get(e.cat)
+            if cat is None:
+                cat = seq.cat_field(e.cat)
+            name = names.get(e.name)
+            if name is None:
+                name = seq.name_field(e.name)
+            te = b"".join((cat, annotations(args_of(e)), _TE_INSTANT if e.dur is None else _TE_BEGIN, name, item[2]))
+            tl = len(te)
+            body = b"".join((_T_TIMESTAMP, delta, seq_field, _T_TRACK_EVENT, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
+            if seq.dirty:
+                body += seq.take_interned()
+            body += _FLAGS_NEEDS
+            bl = len(body)
+            append(_T_PACKET)
+            append(small[bl] if bl < SMALL_LIMIT else varint(bl))
+            append(body)
+        else:  # counter: item = ((_COUNTER, mids), value bytes)
+            vb = item[1]
+            mid = kind[1][len(vb)]
+            append(_T_PACKET)
+            append(small[1 + len(delta) + len(mid) + len(vb)])
+            append(_T_TIMESTAMP)
+            append(delta)
+            append(mid)
+            append(vb)
+        n += 1
+        if n == batch:
+            yield b"".join(out)
+            out.clear()
+            n = 0
+    seq.last = last + (t0 - offset)
+    yield b"".join(out)
+
+
+def write_perfetto_proto(
+    plan: Plan,
+    out: BinaryIO,
+    args_of: Callable[[Event], dict[str, Any]],
+    *,
+    summary: dict[str, Any] | None = None,
+    parallel: bool = False,
+) -> int:
+    """Write the trace; returns the number of TrackEvent packets written.
+
+    With `parallel` (and a large enough plan), half of the subtrees are encoded in a forked child
+    as sequence 2 (see `agent_trace.parallel`); the trace holds the same packets either way.
+    """
+    tracks = plan.tracks
+    uuid_of = {t.uid: i for i, t in enumerate(tracks, start=1)}
+    parents = {t.parent for t in tracks if t.parent is not None}
+    uuid_fields = {id(t): b"\x58" + varint(uuid_of[t.uid]) for t in tracks}  # TrackEvent.track_uuid = 11
+    flows = _flow_ranks(plan)
+    offset = plan.time_offset_us
+
+    size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
+    parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
+
+    summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
+    descriptors = []
+    for i, t in enumerate(tracks):
+        desc = summary_text if i == 0 and summary_text is not None else None
+        descriptors.append(track_descriptor(t, uuid_of, parents, desc))
+
+    def encode(part: _Part, seq_id: int, with_descriptors: bool) -> Iterator[bytes]:
+        seq = _Sequence(seq_id, 0)
+        keys, items, shift, t0 = _schedule(part, uuid_fields, flows, seq.seq)
+        seq.base = seq.last = ((keys[0] >> shift >> _PHASE_BITS) + t0 - offset) if keys else 0
+        head = [_sequence_start(seq)]
+        if with_descriptors:
+            head.extend(_packet(seq.seq + d) for d in descriptors)
+        yield from _encode_range(keys, items, shift, t0, offset, seq, args_of, b"".join(head))
+        counts.append(len(keys))
+
+    counts: list[int] = []
+    if len(parts) > 1:
+        child = SpooledChild(lambda: encode(parts[1], 2, False))
+        for chunk in encode(parts[0], 1, True):
+            out.write(chunk)
+        child.copy_into(out)
+        return counts[0] + sum(2 * len(evs) for evs in parts[1].tracks) + sum(len(c.ts) for c in parts[1].counters)
+    for chunk in encode(parts[0], 1, True):
+        out.write(chunk)
+    return counts[0]
+
+
+# Below this many packets a second process costs more than it saves.
+PARALLEL_MIN_PACKETS = 100_000
