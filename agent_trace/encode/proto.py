@@ -219,6 +219,8 @@ class _Sequence:
         for k, v in d.items():
             kk = keys.get(k)
             if kk is None:
+                if v is None:
+                    continue
                 kk = self._key(str(k), nested=True)
                 keys[k] = kk
             t = type(v)
@@ -265,6 +267,8 @@ class _Sequence:
         for k, v in args.items():
             kk = keys.get(k)
             if kk is None:
+                if v is None:  # left out; and its name is not interned for nothing
+                    continue
                 kk = self._key(k)
             t = type(v)
             if t is float:

@@ -346,6 +346,9 @@ class _Builder:
 
     def plan(self, fixes: frozenset[Fix]) -> Plan:
         flows, flow_stats = link_flows(self.flow_sessions)
+        # A counter track that never got a sample (a root without tool calls) is left out.
+        sampled = {id(c.track) for c in self.counters}
+        self.tracks = [t for t in self.tracks if t.kind is not TrackKind.COUNTER or id(t) in sampled]
         draw = self.draw
         for e in self.events:
             draw.by_category[e.cat] += 1
