@@ -178,9 +178,9 @@ def _write(
     fmt: OutputFormat = OutputFormat.JSON,
 ) -> int:
     if fmt is OutputFormat.PROTO:
-        from .encode.proto import write_perfetto_proto
+        from .encode.proto import Compression, write_perfetto_proto
 
-        return write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True)
+        return write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True, compression=Compression.DEFLATE)
     return write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
 
 

@@ -170,6 +170,14 @@ def decode_trace(data: bytes) -> DecodedTrace:
         uuid = te.track_uuid
         if uuid not in result.tracks:
             bad("track", f"packet {index}: event on undescribed track {uuid}")
+        for u, v in zip(te.extra_counter_track_uuids, te.extra_counter_values, strict=False):
+            result.counters[u].append((ts, v))
+        for u, v in zip(te.extra_double_counter_track_uuids, te.extra_double_counter_values, strict=False):
+            result.counters[u].append((ts, v))
+        if len(te.extra_counter_track_uuids) != len(te.extra_counter_values) or len(
+            te.extra_double_counter_track_uuids
+        ) != len(te.extra_double_counter_values):
+            bad("counter", f"packet {index}: extra counter tracks and values differ in number")
         if te.type == TYPE_COUNTER:
             value = te.double_counter_value if te.HasField("double_counter_value") else te.counter_value
             result.counters[uuid].append((ts, value))

@@ -9,6 +9,7 @@ canonical, field order and varint forms included).
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,12 @@ def expected_trace() -> Trace:
         p.track_descriptor.counter.SetInParent()
 
     COUNTER, BEGIN, END, INSTANT = TrackEvent.TYPE_COUNTER, TrackEvent.TYPE_SLICE_BEGIN, TrackEvent.TYPE_SLICE_END, TrackEvent.TYPE_INSTANT
-    # t=1000: counter samples first, then begins (A before its same-start child B).
-    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=1))
-    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=5, double_counter_value=0.5))
+    # t=1000: counter samples first (all samples of an instant in one event), then begins (A
+    # before its same-start child B).
+    packet(timestamp=0, track_event=TrackEvent(
+        type=COUNTER, track_uuid=4, counter_value=1,
+        extra_double_counter_track_uuids=[5], extra_double_counter_values=[0.5],
+    ))
     p = packet(timestamp=0, sequence_flags=2)
     e = p.track_event
     e.category_iids.append(1)
@@ -178,7 +182,7 @@ def test_hand_built_plan_equals_the_generated_classes_message_and_bytes() -> Non
     for i, (got, want) in enumerate(zip(decoded.packet, expected.packet, strict=True)):
         assert got == want, f"packet {i} differs:\n{got}\n--- expected ---\n{want}"
     assert ours == expected.SerializeToString()
-    assert written == 10  # track events: 4 begins/instants, 3 ends, 3 counter samples
+    assert written == 10  # track events: 4 begins/instants, 3 ends, 3 counter samples (in 2 packets)
 
 
 def test_a_trace_we_write_reserializes_to_the_same_bytes(tmp_path: Path) -> None:
@@ -201,3 +205,19 @@ def test_the_large_trace_reserializes_to_the_same_bytes_in_two_sequences() -> No
     trace = Trace.FromString(data)
     assert {p.trusted_packet_sequence_id for p in trace.packet} == {1, 2}
     assert trace.SerializeToString() == data
+
+
+def test_deflated_output_holds_the_same_packets() -> None:
+    """Compression.DEFLATE (the CLI's default) wraps the same packet stream in compressed chunks."""
+    from agent_trace.encode.proto import Compression
+
+    records, _ = read_files([str(SMALL)])
+    plan = build_plan(records, ConvertOptions(markers=True), Layout.AGENT)
+    plain, deflated = io.BytesIO(), io.BytesIO()
+    write_perfetto_proto(plan, plain, ArgsBuilder())
+    write_perfetto_proto(plan, deflated, ArgsBuilder(), compression=Compression.DEFLATE)
+    chunks = Trace.FromString(deflated.getvalue()).packet
+    assert chunks and all(p.HasField("compressed_packets") for p in chunks)
+    inner = b"".join(zlib.decompress(p.compressed_packets) for p in chunks)
+    assert inner == plain.getvalue()
+    assert len(deflated.getvalue()) < len(plain.getvalue()) / 2

@@ -33,7 +33,9 @@ child as sequence 2, with its own interning; the trace means the same either way
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from typing import Any, BinaryIO
 
 import orjson
@@ -70,6 +72,7 @@ _T_PACKET = b"\x0a"  # Trace.packet = 1, LEN
 _T_TIMESTAMP = b"\x40"  # TracePacket.timestamp = 8
 _T_TRACK_EVENT = b"\x5a"  # TracePacket.track_event = 11, LEN
 _T_INTERNED = b"\x62"  # TracePacket.interned_data = 12, LEN
+_T_COMPRESSED = b"\x92\x03"  # TracePacket.compressed_packets = 50, LEN
 _FLAGS_NEEDS = b"\x68\x02"  # TracePacket.sequence_flags = 13: SEQ_NEEDS_INCREMENTAL_STATE
 _TE_BEGIN = b"\x48\x01"  # TrackEvent.type = 9
 _TE_END = b"\x48\x02"
@@ -143,9 +146,13 @@ class _Sequence:
         iid = self.strings.get(s)
         if iid is None:
             iid = self.strings[s] = len(self.strings) + 1
-            self.new_strings.append(
-                _framed(b"\xea\x01", b"\x08" + varint(iid) + len_field(2, s.encode("utf-8", "surrogatepass")))
-            )
+            vb = s.encode("utf-8", "surrogatepass")
+            n = len(vb)
+            # InternedString {iid = 1, str = 2} as InternedData.debug_annotation_string_values = 29
+            body = b"\x08" + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid)) + b"\x12" + (
+                _SMALL[n] if n < SMALL_LIMIT else varint(n)) + vb
+            n = len(body)
+            self.new_strings.append(b"\xea\x01" + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
             self.dirty = True
         return iid
 
@@ -183,6 +190,10 @@ class _Sequence:
         if t is int:
             if 0 <= v < SMALL_LIMIT:
                 return _DA_INT + _SMALL[v]
+            if 0 <= v < 1 << 28:
+                return _DA_INT + _CONT14[v & 0x3FFF] + _SMALL[v >> 14]
+            if 0 <= v < 1 << 42:  # epoch milliseconds: three table lookups
+                return _DA_INT + _CONT14[v & 0x3FFF] + _CONT14[(v >> 14) & 0x3FFF] + _SMALL[v >> 28]
             if INT64_MIN <= v <= INT64_MAX:
                 return _DA_INT + varint(v)
             return self.value(str(v))
@@ -247,9 +258,10 @@ class _Sequence:
                 kk.lookups += 1
                 kk.misses += 1
                 if kk.lookups >= _CACHE_PROBATION:
-                    if kk.misses * 4 > kk.lookups * 3:
-                        # Three of four lookups missed: the values are unique (ids, timestamps).
-                        # Uncached strings are then written inline rather than interned.
+                    if kk.misses * 2 > kk.lookups:
+                        # Most lookups missed: the values are (nearly) unique (ids, timestamps),
+                        # and the inline paths are cheaper than the cache. Uncached strings are
+                        # then written inline rather than interned, unless interned already.
                         kk.strs = kk.ints = None
                     kk.misses = -1
         return b
@@ -374,6 +386,18 @@ def _group_annotation(name_field: bytes, entries: list[bytes]) -> bytes:
 _CACHE_PROBATION = 4096
 
 
+def _fixed_fields(
+    seq: _Sequence, e: Event, begins: dict[str, tuple[bytes, bytes, str]], instants: dict[str, tuple[bytes, bytes, str]]
+) -> tuple[bytes, bytes, str]:
+    cat = seq.cats.get(e.cat) or seq.cat_field(e.cat)
+    name = seq.names.get(e.name) or seq.name_field(e.name)
+    if e.dur is None:
+        fixed = instants[e.name] = (cat, _TE_INSTANT + name, e.cat)
+    else:
+        fixed = begins[e.name] = (cat, _TE_BEGIN + name, e.cat)
+    return fixed
+
+
 # ---------------------------------------------------------------------------------------------
 # Scheduling: every packet gets an int sort key, so the whole trace sorts as plain ints.
 # ---------------------------------------------------------------------------------------------
@@ -444,30 +468,28 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
             by_track[id(e.track)] = [e]
         else:
             lst.append(e)
-    heads: dict[int, tuple[list[list[Event]], list[Any], list[int]]] = {}
-    # Weights approximate encoding cost: a slice (begin with args, end) ~ ten counter samples.
+    heads: dict[int, tuple[list[list[Event]], list[int]]] = {}
+    # Weights approximate encoding cost (measured on the large real trace): an event (a begin
+    # with its args, and an end) costs about seven counter samples.
+    # Counters are not in subtrees: they all go to the first part (below).
     for evs in by_track.values():
-        h = heads.setdefault(head_of(evs[0].track), ([], [], [0]))
+        h = heads.setdefault(head_of(evs[0].track), ([], [0]))
         h[0].append(evs)
-        h[2][0] += 10 * len(evs)
-    for c in plan.counters:
-        h = heads.setdefault(head_of(c.track), ([], [], [0]))
-        h[1].append(c)
-        h[2][0] += len(c.ts)
+        h[1][0] += 7 * len(evs)
     if n_parts > 1:
-        head_of_event = {id(e): subtree[e.track.uid] for evs in by_track.values() for e in (evs[0],)}
         for f in plan.flows:
-            a = head_of_event.get(id(f.source)) or subtree[f.source.track.uid]
-            b = head_of_event.get(id(f.target)) or subtree[f.target.track.uid]
-            if a != b:
+            if subtree[f.source.track.uid] != subtree[f.target.track.uid]:
                 n_parts = 1
                 break
     parts = [_Part() for _ in range(n_parts)]
-    # Heaviest subtree first, each to the lightest part (ties: the first): balanced, deterministic.
-    for evs_list, counters, weight in sorted(heads.values(), key=lambda h: -h[2][0]):
+    # Every counter goes to the first part, so samples at one instant share a packet; then the
+    # heaviest subtree first, each to the lightest part (ties: the first): balanced, deterministic.
+    for c in plan.counters:
+        parts[0].counters.append(c)
+        parts[0].weight += len(c.ts)
+    for evs_list, weight in sorted(heads.values(), key=lambda h: -h[1][0]):
         part = min(parts, key=lambda p: p.weight)
         part.tracks.extend(evs_list)
-        part.counters.extend(counters)
         part.weight += weight[0]
     return parts
 
@@ -494,11 +516,15 @@ def _schedule(
     keys: list[int] = []
     add_item = items.append
     add_key = keys.append
+    end_heads: dict[int, list[bytes]] = {}
     for evs in part.tracks:
         track_field = uuid_fields[id(evs[0].track)]
         # END packet: 0x0a len | 0x40 delta | tail; `heads[n]` is everything before a delta of n bytes.
         tail = seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field)
-        end_item = (_END, [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)], tail)
+        heads = end_heads.get(len(tail))
+        if heads is None:
+            heads = end_heads[len(tail)] = [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)]
+        end_item = (_END, heads, tail)
         evs.sort(key=lambda e: (e.ts, -(e.dur or 0)))  # stable: a parent before its same-start child
         stack: list[int] = []
         for e in evs:
@@ -519,24 +545,75 @@ def _schedule(
             add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
             add_item(end_item)
 
+    # Counter samples at one instant become one packet (see _counter_track_event).
+    groups: dict[int, list[tuple[_Series, bytes]]] = {}
+    small = _SMALL
     for c in part.counters:
-        track_field = uuid_fields[id(c.track)]
-        is_float = any(type(v) is float for v in c.values)
-        te_head = _TE_COUNTER + track_field + (_T_COUNTER_DOUBLE if is_float else _T_COUNTER_INT)
-        # COUNTER packet: 0x0a len | 0x40 delta | seq 0x5a telen te_head | value; mids by value length.
-        mids = [seq_field + _T_TRACK_EVENT + varint(len(te_head) + n) + te_head for n in range(11)]
-        info = (_COUNTER, mids)
-        base = len(items)
-        for i, ts in enumerate(c.ts):
-            add_key(((((ts - t0) << _PHASE_BITS) | _COUNTER) << shift) | (base + i))
-        if is_float:
-            for v in c.values:
-                add_item((info, pack_double(float(v))))
+        uuid = uuid_fields[id(c.track)][1:]  # the varint after TrackEvent.track_uuid's tag
+        if any(type(v) is float for v in c.values):
+            series = _Series(True, uuid)
+            samples = [(series, pack_double(float(v))) for v in c.values]
         else:
-            for v in c.values:
-                add_item((info, varint(v)))
+            series = _Series(False, uuid)
+            samples = [(series, small[v] if 0 <= v < SMALL_LIMIT else varint(v)) for v in c.values]
+        get = groups.get
+        for ts, sample in zip(c.ts, samples, strict=True):
+            g = get(ts)
+            if g is None:
+                groups[ts] = [sample]
+            else:
+                g.append(sample)
+    for ts, group in groups.items():
+        add_key(((((ts - t0) << _PHASE_BITS) | _COUNTER) << shift) | len(items))
+        if len(group) == 1:  # the common cases, spelled out
+            series, value = group[0]
+            te = series.alone + value
+        elif len(group) == 2 and not group[0][0].is_float and not group[1][0].is_float:
+            (first, v1), (second, v2) = group
+            te = first.head + b"\x60" + v2 + _T_COUNTER_INT + v1 + second.extra_uuid
+        else:
+            te = _counter_track_event(group)
+        add_item((_COUNTER, te))
     keys.sort()
     return keys, items, shift, t0
+
+
+class _Series:
+    """Pre-encoded pieces of one counter track's TrackEvent fields."""
+
+    __slots__ = ("is_float", "uuid", "head", "alone", "extra_uuid")
+
+    def __init__(self, is_float: bool, uuid: bytes) -> None:
+        self.is_float = is_float
+        self.uuid = uuid
+        self.head = _TE_COUNTER + b"\x58" + uuid  # type, track_uuid
+        self.alone = self.head + (_T_COUNTER_DOUBLE if is_float else _T_COUNTER_INT)
+        # extra_double_counter_track_uuids = 45 / extra_counter_track_uuids = 31
+        self.extra_uuid = (b"\xe8\x02" if is_float else b"\xf8\x01") + uuid
+
+
+def _counter_track_event(samples: list[tuple[_Series, bytes]]) -> bytes:
+    """One TYPE_COUNTER TrackEvent for the samples of one instant (fields in field-number order).
+
+    The first integer sample is the event's own (`track_uuid`, `counter_value`), the others go to
+    `extra_counter_*`/`extra_double_counter_*`. An integer sample leads whenever there is one:
+    Perfetto (v52) reads integer extras as 0 on an event whose own value is a double.
+    """
+    ints = [s for s in samples if not s[0].is_float]
+    doubles = [s for s in samples if s[0].is_float]
+    main = ints[0] if ints else doubles[0]
+    extra_ints = ints[1:]
+    extra_doubles = doubles if ints else doubles[1:]
+    parts = [main[0].head]
+    parts.extend(b"\x60" + v for _, v in extra_ints)  # extra_counter_values = 12
+    if ints:
+        parts += (_T_COUNTER_INT, main[1])  # counter_value = 30
+    parts.extend(s.extra_uuid for s, _ in extra_ints)  # 31
+    if not ints:
+        parts += (_T_COUNTER_DOUBLE, main[1])  # double_counter_value = 44
+    parts.extend(s.extra_uuid for s, _ in extra_doubles)  # 45
+    parts.extend(b"\xf1\x02" + v for _, v in extra_doubles)  # extra_double_counter_values = 46
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,9 +669,9 @@ def _encode_range(
     mask = (1 << shift) - 1
     tshift = shift + _PHASE_BITS
     small = _SMALL
-    seq_field = seq.seq
-    names = seq.names
-    cats = seq.cats
+    seq_te = seq.seq + _T_TRACK_EVENT
+    begins: dict[str, tuple[bytes, bytes, str]] = {}
+    instants: dict[str, tuple[bytes, bytes, str]] = {}
     annotations = seq.annotations
     out: list[bytes] = [header]
     append = out.append
@@ -613,15 +690,13 @@ def _encode_range(
             append(item[2])
         elif kind == _BEGIN:
             e: Event = item[1]
-            cat = cats.get(e.cat)
-            if cat is None:
-                cat = seq.cat_field(e.cat)
-            name = names.get(e.name)
-            if name is None:
-                name = seq.name_field(e.name)
-            te = b"".join((cat, annotations(args_of(e)), _TE_INSTANT if e.dur is None else _TE_BEGIN, name, item[2]))
+            # (category field, type + name fields) per event name and kind, interned on first use
+            fixed = (begins if e.dur is not None else instants).get(e.name)
+            if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
+                fixed = _fixed_fields(seq, e, begins, instants)
+            te = b"".join((fixed[0], annotations(args_of(e)), fixed[1], item[2]))
             tl = len(te)
-            body = b"".join((_T_TIMESTAMP, delta, seq_field, _T_TRACK_EVENT, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
+            body = b"".join((_T_TIMESTAMP, delta, seq_te, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
             if seq.dirty:
                 body += seq.take_interned()
             body += _FLAGS_NEEDS
@@ -629,15 +704,18 @@ def _encode_range(
             append(_T_PACKET)
             append(small[bl] if bl < SMALL_LIMIT else varint(bl))
             append(body)
-        else:  # counter: item = ((_COUNTER, mids), value bytes)
-            vb = item[1]
-            mid = kind[1][len(vb)]
+        else:  # counter samples: item = (_COUNTER, TrackEvent bytes)
+            te = item[1]
+            tl = len(te)
+            tlb = small[tl] if tl < SMALL_LIMIT else varint(tl)
+            bl = 1 + len(delta) + len(seq_te) + len(tlb) + tl
             append(_T_PACKET)
-            append(small[1 + len(delta) + len(mid) + len(vb)])
+            append(small[bl] if bl < SMALL_LIMIT else varint(bl))
             append(_T_TIMESTAMP)
             append(delta)
-            append(mid)
-            append(vb)
+            append(seq_te)
+            append(tlb)
+            append(te)
         n += 1
         if n == batch:
             yield b"".join(out)
@@ -647,6 +725,22 @@ def _encode_range(
     yield b"".join(out)
 
 
+class Compression(StrEnum):
+    """How packets are stored: plain, or zlib-deflated in `TracePacket.compressed_packets` chunks
+    (what Perfetto's own tracing service writes with `compression_type: DEFLATE`; the UI and trace
+    processor inflate them transparently)."""
+
+    NONE = "none"
+    DEFLATE = "deflate"
+
+
+def _deflated(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if chunk:
+            # level 1: about 3x smaller at a fraction of the encoding cost; higher levels gain ~10%
+            yield _packet(_framed(_T_COMPRESSED, zlib.compress(chunk, 1)))
+
+
 def write_perfetto_proto(
     plan: Plan,
     out: BinaryIO,
@@ -654,8 +748,10 @@ def write_perfetto_proto(
     *,
     summary: dict[str, Any] | None = None,
     parallel: bool = False,
+    compression: Compression = Compression.NONE,
 ) -> int:
-    """Write the trace; returns the number of TrackEvent packets written.
+    """Write the trace; returns the number of track events (slice begins, ends, instants and
+    counter samples) written.
 
     With `parallel` (and a large enough plan), half of the subtrees are encoded in a forked child
     as sequence 2 (see `agent_trace.parallel`); the trace holds the same packets either way.
@@ -664,38 +760,36 @@ def write_perfetto_proto(
     uuid_of = {t.uid: i for i, t in enumerate(tracks, start=1)}
     parents = {t.parent for t in tracks if t.parent is not None}
     uuid_fields = {id(t): b"\x58" + varint(uuid_of[t.uid]) for t in tracks}  # TrackEvent.track_uuid = 11
-    flows = _flow_ranks(plan)
     offset = plan.time_offset_us
-
     size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
     parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
 
-    summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
-    descriptors = []
-    for i, t in enumerate(tracks):
-        desc = summary_text if i == 0 and summary_text is not None else None
-        descriptors.append(track_descriptor(t, uuid_of, parents, desc))
-
     def encode(part: _Part, seq_id: int, with_descriptors: bool) -> Iterator[bytes]:
+        # Everything from here on runs once per part, in parallel when there are two.
+        flows = _flow_ranks(plan)
         seq = _Sequence(seq_id, 0)
         keys, items, shift, t0 = _schedule(part, uuid_fields, flows, seq.seq)
         seq.base = seq.last = ((keys[0] >> shift >> _PHASE_BITS) + t0 - offset) if keys else 0
         head = [_sequence_start(seq)]
         if with_descriptors:
-            head.extend(_packet(seq.seq + d) for d in descriptors)
-        yield from _encode_range(keys, items, shift, t0, offset, seq, args_of, b"".join(head))
-        counts.append(len(keys))
+            summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
+            for i, t in enumerate(tracks):
+                desc = summary_text if i == 0 and summary_text is not None else None
+                head.append(_packet(seq.seq + track_descriptor(t, uuid_of, parents, desc)))
+        chunks = _encode_range(keys, items, shift, t0, offset, seq, args_of, b"".join(head))
+        yield from _deflated(chunks) if compression is Compression.DEFLATE else chunks
 
-    counts: list[int] = []
     if len(parts) > 1:
         child = SpooledChild(lambda: encode(parts[1], 2, False))
         for chunk in encode(parts[0], 1, True):
             out.write(chunk)
         child.copy_into(out)
-        return counts[0] + sum(2 * len(evs) for evs in parts[1].tracks) + sum(len(c.ts) for c in parts[1].counters)
-    for chunk in encode(parts[0], 1, True):
-        out.write(chunk)
-    return counts[0]
+    else:
+        for chunk in encode(parts[0], 1, True):
+            out.write(chunk)
+    return sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for p in parts for evs in p.tracks) + sum(
+        len(c.ts) for c in plan.counters
+    )
 
 
 # Below this many packets a second process costs more than it saves.
