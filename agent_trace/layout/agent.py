@@ -60,6 +60,8 @@ from .upstream import UNATTRIBUTED, Row, RowMemo, _emit_stages, request_bounds
 ROOT_NAME = "Dynamo agent trace"
 GLOBAL_NAME = "all sessions"
 
+REQUEST = EventKind.REQUEST
+
 # Within a session's tool lanes, upstream's kind order at equal start: inferred < tool < instant.
 _INFERRED, _TOOL, _INSTANT = range(3)
 
@@ -195,6 +197,7 @@ class _Builder:
         self.flow_sessions: list[SessionEvents] = []
         self.rank = 0
         self.tids: dict[int, int] = {}
+        self.request_names: dict[str | None, str] = {}
 
     def _track(self, name: str, kind: TrackKind, pid: int, parent: Track | None, **kw: Any) -> Track:
         self.rank += 1
@@ -283,13 +286,16 @@ class _Builder:
 
         emit = self.events.append
         draw = self.draw
+        request_names = self.request_names
         markers, stages = options.markers, options.stages
         clamp_marker = Fix.CLEAN_STAGES in options.fixes
         for p, lane in zip(s.requests, req_lanes, strict=True):
             r = p.request
             ts, dur = p.ts, p.dur
-            ev = Event(req_tracks[lane], ts, dur, f"LLM request: {r.model or 'unknown-model'}", CAT_LLM,
-                       EventKind.REQUEST, r)
+            name = request_names.get(r.model)
+            if name is None:
+                name = request_names[r.model] = f"LLM request: {r.model or 'unknown-model'}"
+            ev = Event(req_tracks[lane], ts, dur, name, CAT_LLM, REQUEST, r)
             emit(ev)
             fe.requests.append(ev)
             req_iv.append((ts, ts + dur))

@@ -28,6 +28,8 @@ from typing import Any
 
 from .plan import Event, EventKind, Flow, FlowKind
 
+INFERRED, CALL, RESULT = EventKind.INFERRED_TOOL, FlowKind.CALL, FlowKind.RESULT
+
 # How many later requests RESULT looks at for one with a qualifying input_trigger.
 _RESULT_LOOKAHEAD = 64
 _CONSUMING_TRIGGERS = (None, "tool_result")
@@ -64,12 +66,6 @@ class FlowStats:
         }
 
 
-def _tool_call_id(e: Event) -> str | None:
-    if e.kind is EventKind.INFERRED_TOOL:
-        return e.subject.call.id
-    return e.subject.event.tool_call_id
-
-
 def _known_end(e: Event) -> int | None:
     """When the tool call really ended, or None if unknown."""
     s = e.subject
@@ -102,31 +98,40 @@ def link_flows(sessions: Sequence[SessionEvents]) -> tuple[list[Flow], FlowStats
             for call in req.subject.tool_calls:
                 if call.id:
                     by_call.setdefault(call.id, []).append(req)
-        starts = [r.ts for r in s.requests]
-        event_of = {id(r.subject): r for r in s.requests}
+        requests = s.requests
+        starts = [r.ts for r in requests]
+        event_of = {id(r.subject): r for r in requests} if requests else {}
+        n = len(starts)
         for tool in s.tools:
             if tool.dur is None:
                 continue
-            if tool.kind is EventKind.INFERRED_TOOL:
+            source = None
+            if tool.kind is INFERRED:
                 source = event_of.get(id(tool.subject.request))
             else:
-                source = None
-                cid = _tool_call_id(tool)
+                cid = tool.subject.event.tool_call_id
                 candidates = by_call.get(cid) if cid else None
                 if candidates:
-                    at = bisect_right([c.ts for c in candidates], tool.ts)
-                    source = candidates[at - 1] if at else candidates[0]
-            if source is not None and add(FlowKind.CALL, source, tool):
-                stats.calls_linked += 1
+                    if len(candidates) == 1:
+                        source = candidates[0]
+                    else:
+                        at = bisect_right([c.ts for c in candidates], tool.ts)
+                        source = candidates[at - 1] if at else candidates[0]
+            if source is not None:
+                if tool.ts < source.ts:
+                    stats.dropped_backwards += 1
+                else:
+                    flows.append(Flow(len(flows) + 1, CALL, source, tool))
+                    stats.calls_linked += 1
             end = _known_end(tool)
             if end is None:
                 continue
             i = bisect_left(starts, end)
-            for j in range(i, min(i + _RESULT_LOOKAHEAD, len(starts))):
-                req = s.requests[j]
+            for j in range(i, min(i + _RESULT_LOOKAHEAD, n)):
+                req = requests[j]
                 if req.subject.input_trigger in _CONSUMING_TRIGGERS:
-                    if add(FlowKind.RESULT, tool, req):
-                        stats.results_linked += 1
+                    flows.append(Flow(len(flows) + 1, RESULT, tool, req))  # req.ts >= end >= tool.ts
+                    stats.results_linked += 1
                     break
 
     _link_subagents(sessions, add, stats)
