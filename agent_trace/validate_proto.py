@@ -145,7 +145,7 @@ def decode_trace(data: bytes) -> DecodedTrace:
             for e in d.debug_annotation_names:
                 st.ann_names[e.iid] = e.name
             for e in d.debug_annotation_string_values:
-                st.strings[e.iid] = e.str.decode("utf-8", "surrogatepass")
+                st.strings[e.iid] = e.str.decode("utf-8", "replace")
         if p.HasField("track_descriptor"):
             td = p.track_descriptor
             if td.uuid in result.tracks:

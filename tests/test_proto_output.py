@@ -392,3 +392,26 @@ def test_large_trace_protobuf_is_valid_and_imports_cleanly(tmp_path: Path, perfe
     assert report.clean, report.describe_errors()
     assert report.slices_by_category == dict(result.draw.by_category)
     assert perfetto_tp.scalar("select count(*) from flow") == result.draw.flows
+
+
+def test_empty_and_odd_inputs_still_make_valid_traces(tmp_path: Path) -> None:
+    from agent_trace.convert import records_from_objects
+
+    odd = {"timestamp": 0, "event": {
+        "schema": "dynamo.request.trace.v1", "event_type": "request_end", "event_time_unix_ms": 1_795_476_000_100,
+        "agent_context": {"session_id": "s\ud800 é"},  # a lone surrogate, as Python's json accepts
+        "request": {"request_id": "r\ud800", "model": "m\u00e9", "request_received_ms": 1_795_476_000_000,
+                    "total_time_ms": 100.0, "worker": {"decode_worker_id": -(1 << 70)}},
+    }}
+    for rows in ([], [odd]):
+        records, _ = records_from_objects(rows)
+        for layout in Layout:
+            plan = build_plan(records, ConvertOptions(), layout)
+            trace = decode_trace(encode(plan, ConvertOptions()))
+            assert validate_proto(trace) == []
+            assert len(trace.slices) == len(plan.events)
+    names = {t.name for t in trace.tracks.values()}
+    assert "s\ufffd é requests" in names
+    (request,) = [s for s in trace.slices if s.category == "dynamo.llm"]
+    assert request.args["request_id"] == "r\ufffd"
+    assert request.args["worker"]["decode_worker_id"] == str(-(1 << 70))

@@ -93,6 +93,14 @@ _DA_STRING = b"\x32"  # string_value = 6
 _DA_STRING_IID = b"\x88\x01"  # string_value_iid = 17
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8 for a protobuf string; a lone surrogate (json accepts "\\ud800") becomes U+FFFD."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def _framed(tag: bytes, body: bytes) -> bytes:
     n = len(body)
     return tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
@@ -122,14 +130,14 @@ class _Sequence:
 
     def name_field(self, name: str) -> bytes:
         iid = len(self.names) + 1
-        self.new_names.append(_framed(b"\x12", b"\x08" + varint(iid) + len_field(2, name.encode())))
+        self.new_names.append(_framed(b"\x12", b"\x08" + varint(iid) + len_field(2, _utf8(name))))
         self.dirty = True
         b = self.names[name] = b"\x50" + varint(iid)
         return b
 
     def cat_field(self, cat: str) -> bytes:
         iid = len(self.cats) + 1
-        self.new_cats.append(_framed(b"\x0a", b"\x08" + varint(iid) + len_field(2, cat.encode())))
+        self.new_cats.append(_framed(b"\x0a", b"\x08" + varint(iid) + len_field(2, _utf8(cat))))
         self.dirty = True
         b = self.cats[cat] = b"\x18" + varint(iid)
         return b
@@ -138,7 +146,7 @@ class _Sequence:
         iid = self.ann_names.get(name)
         if iid is None:
             iid = self.ann_names[name] = len(self.ann_names) + 1
-            self.new_ann_names.append(_framed(b"\x1a", b"\x08" + varint(iid) + len_field(2, name.encode())))
+            self.new_ann_names.append(_framed(b"\x1a", b"\x08" + varint(iid) + len_field(2, _utf8(name))))
             self.dirty = True
         return iid
 
@@ -146,7 +154,7 @@ class _Sequence:
         iid = self.strings.get(s)
         if iid is None:
             iid = self.strings[s] = len(self.strings) + 1
-            vb = s.encode("utf-8", "surrogatepass")
+            vb = _utf8(s)
             n = len(vb)
             # InternedString {iid = 1, str = 2} as InternedData.debug_annotation_string_values = 29
             body = b"\x08" + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid)) + b"\x12" + (
@@ -293,7 +301,7 @@ class _Sequence:
                         b = kk.iid_head + (small[iid] if iid < SMALL_LIMIT else varint(iid))
                         b = kk.tag + small[len(b)] + b
                     else:
-                        vb = v.encode("utf-8", "surrogatepass")
+                        vb = _utf8(v)
                         n = len(vb)
                         b = kk.str_head[n] + vb if n < 120 else _inline_string(kk, vb)
                 else:
@@ -639,7 +647,7 @@ def _sequence_start(seq: _Sequence) -> bytes:
 
 def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], description: str | None = None) -> bytes:
     body = varint_field(1, uuid_of[t.uid])
-    body += len_field(2, (t.shared_name or t.name).encode())
+    body += len_field(2, _utf8(t.shared_name or t.name))
     if t.parent is not None and t.parent in uuid_of:
         body += varint_field(5, uuid_of[t.parent])
     if t.kind is TrackKind.COUNTER:
@@ -650,7 +658,7 @@ def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], descr
         body += varint_field(12, t.rank & MASK64)
     desc = description if description is not None else t.description
     if desc:
-        body += len_field(14, desc.encode())
+        body += len_field(14, _utf8(desc))
     return len_field(60, body)
 
 
