@@ -1,34 +1,36 @@
 """Perfetto protobuf (TrackEvent) output, written from a `Plan` to a binary file object.
 
 The file is a `perfetto.protos.Trace`: a stream of `TracePacket`s, hand-encoded by `protowire`
-(the generated classes are about half as fast; tests decode our bytes with them). Layout:
+(building them through the generated classes is about half as fast; tests decode our bytes with
+those classes and compare). Contract:
 
-* sequence 1 starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
-  that makes clock 64 *incremental* in µs, so each packet's timestamp is the delta from the
-  previous packet of its sequence (one or two bytes instead of nine). Packets are therefore
-  written in time order.
+* each sequence starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
+  that makes clock 64 *incremental* in µs, so a packet's timestamp is the delta from the previous
+  packet of its sequence (one or two bytes instead of nine). Packets are written in time order.
 * one `TrackDescriptor` per plan track: `uuid` 1..N in plan order, `parent_uuid` from
   `Track.parent`, `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
-  ordering, and a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
-  (`Track.shared_name`), which Perfetto merges into one track.
+  ordering, a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
+  (`Track.shared_name`), and Perfetto merges same-named siblings into one track.
 * a slice is a `TYPE_SLICE_BEGIN` and a `TYPE_SLICE_END` on its track; an instant is
-  `TYPE_INSTANT`; a counter sample is `TYPE_COUNTER` (`counter_value` for ints,
-  `double_counter_value` for floats). Flows: `flow_ids` on the source's begin,
+  `TYPE_INSTANT`. Counter samples of one instant are one `TYPE_COUNTER` event (`counter_value` /
+  `double_counter_value`, the rest in `extra_counter_*`). Flows: `flow_ids` on the source's begin,
   `terminating_flow_ids` on the target's begin.
 * event names, categories, debug-annotation names and string values are interned per sequence
-  (`InternedData`, `sequence_flags` 1 on a sequence's first packet, 2 on packets that use interned
-  data).
+  (`InternedData`; `sequence_flags` 3 on a sequence's first packet, 2 on packets that use
+  interned data).
 * args are `ArgsBuilder`'s, as debug annotations: a key `a.b` becomes a dict `a` with an entry `b`
-  (Perfetto would otherwise turn the dot into `_`), so the arg keys match the JSON output's
+  (Perfetto would otherwise turn the dot into `_`), so arg keys match the JSON output's
   (`debug.worker.decode_worker_id` here, `args.worker.decode_worker_id` there). Integers outside
   int64 (u64 worker ids above 2^63) are written as strings; None values are left out.
+* `Compression.DEFLATE` wraps the packet stream in zlib `compressed_packets` chunks.
 
-Order at one timestamp: slice ends first, then counter samples, then begins and instants; begins
-that end a flow whose source begins at the same instant come after that source. On one track,
-ends close the most recently begun slice first (Perfetto's `TYPE_SLICE_END` semantics).
+Order at one timestamp: slice ends first, then counter samples, then begins and instants; a
+begin that ends a flow whose source begins at the same instant comes after that source. On one
+track, ends close the most recently begun slice first (Perfetto's `TYPE_SLICE_END` semantics).
 
-With `parallel`, the later half of the packets (split at a timestamp) is encoded in a forked
-child as sequence 2, with its own interning; the trace means the same either way.
+With `parallel` (large plans), the top-level subtrees are split in two balanced parts and the
+second is encoded in a forked child as sequence 2, with its own interning and clock; flows never
+cross subtrees, and the trace means the same either way.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ on later lanes.
 
 `rank` increases depth-first over the whole tree, so it orders siblings (protobuf) and is also
 the Chrome `process_sort_index`/`thread_sort_index`. Flows are linked by `layout.flows`, counters
-sampled by `layout.counters`.
+sampled by `layout.counters`; a counter track that would have no sample is left out. Unclosed
+tool starts, when drawn as instants, take no lane time beyond 1 µs and no flows.
 """
 
 from __future__ import annotations
