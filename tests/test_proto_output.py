@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -288,15 +288,13 @@ def test_validate_reports_a_broken_protobuf(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "never closed" in r.output
 
 
-def test_dropin_writes_protobuf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(dropin, [str(ROOT / SMALL), "--format", "proto", "-q"], prog_name="convert_to_perfetto.py")
+def test_dropin_writes_protobuf_next_to_the_input(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    shutil.copy(ROOT / SMALL, trace)
+    r = CliRunner().invoke(dropin, [str(trace), "--format", "proto", "-q"], prog_name="convert_to_perfetto.py")
     assert r.exit_code == 0, r.output
-    (written,) = [p for p in (ROOT / "fixtures/real/small").iterdir() if p.name.endswith(".perfetto-trace")]
-    try:
-        assert validate_proto(written.read_bytes()) == []
-    finally:
-        os.unlink(written)
+    (written,) = [p for p in tmp_path.iterdir() if p.suffix == ".perfetto-trace"]
+    assert validate_proto(written.read_bytes()) == []
 
 
 # -- Perfetto's trace processor ------------------------------------------------------------------
