@@ -300,9 +300,9 @@ def validate_proto(data: bytes | DecodedTrace, *, limit: int = _MAX_PROBLEMS) ->
     requests: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     stages: list[PSlice] = []
     for s in trace.slices:
-        t = tracks.get(s.track)
-        if t is not None and t.counter:
-            bad("counter_track", f"slice '{s.name}' at {s.ts} is on counter track '{t.name}'")
+        track = tracks.get(s.track)
+        if track is not None and track.counter:
+            bad("counter_track", f"slice '{s.name}' at {s.ts} is on counter track '{track.name}'")
         if s.ts < 0:
             bad("ts", f"slice '{s.name}' has ts {s.ts}")
         if s.dur is not None and s.dur < 1:
@@ -316,7 +316,7 @@ def validate_proto(data: bytes | DecodedTrace, *, limit: int = _MAX_PROBLEMS) ->
         elif s.category == "dynamo.llm.stage":
             stages.append(s)
         if s.category in TOOL_CATEGORIES:
-            name = t.name if t is not None else ""
+            name = track.name if track is not None else ""
             if not name.endswith("tools"):
                 bad("tool_track", f"tool event '{s.name}' at {s.ts} is on track '{name}', not a tools track")
 
@@ -337,9 +337,9 @@ def validate_proto(data: bytes | DecodedTrace, *, limit: int = _MAX_PROBLEMS) ->
             bad("stage", f"stage '{s.name}' of request {rid} lies outside its request")
 
     for uuid, samples in trace.counters.items():
-        t = tracks.get(uuid)
-        if t is not None and not t.counter:
-            bad("counter_track", f"counter samples on track '{t.name}', which is not a counter track")
+        ctrack = tracks.get(uuid)
+        if ctrack is not None and not ctrack.counter:
+            bad("counter_track", f"counter samples on track '{ctrack.name}', which is not a counter track")
         for (a, _), (b, _) in zip(samples, samples[1:], strict=False):
             if b <= a:
                 bad("counter_time", f"counter track {uuid} goes from {a} to {b}: not increasing")

@@ -286,6 +286,8 @@ class _Sequence:
         small = _SMALL
         group: bytes | None = None
         entries: list[bytes] = []
+        b: bytes | None
+        cache: dict[Any, bytes] | None
         for k, v in args.items():
             kk = keys.get(k)
             if kk is None:

@@ -135,9 +135,9 @@ def layout_agent(records: Records, options: ConvertOptions) -> Plan:
     inferable = [p for p in placed if not p.request.agent_schema]
     inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
     for sp in spans:
-        session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))
+        session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))  # type: ignore[arg-type]
     for inf in inferred:
-        session(inf.row).tools.append((inf.ts, inf.dur, _INFERRED, inf))
+        session(inf.row).tools.append((inf.ts, inf.dur, _INFERRED, inf))  # type: ignore[arg-type]
 
     roots = _build_tree(sessions)
     builder = _Builder(options, draw)

@@ -148,8 +148,11 @@ def _link_subagents(sessions: Sequence[SessionEvents], add: Any, stats: FlowStat
             parents[id(s.parent)] = s.parent
     for key, kids in children.items():
         parent = parents[key]
-        spans = [(t, _known_end(t)) for t in parent.tools if t.dur is not None]
-        spans = [(t, end) for t, end in spans if end is not None]
+        spans: list[tuple[Event, int]] = []
+        for t in parent.tools:
+            end = _known_end(t) if t.dur is not None else None
+            if end is not None:
+                spans.append((t, end))
         pairs: list[tuple[int, int, int]] = []  # (score, child index, span index)
         best: dict[int, tuple[int, int]] = {}
         for ci, child in enumerate(kids):
