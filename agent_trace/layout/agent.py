@@ -197,19 +197,23 @@ class _Builder:
         self.counters: list[CounterSeries] = []
         self.flow_sessions: list[SessionEvents] = []
         self.rank = 0
-        self.tids: dict[int, int] = {}
+        # Chrome tids: one counter over the whole trace, starting above every pid, because a
+        # thread whose tid equals its pid is the process's "main thread", which viewers hoist.
+        self.next_tid = 0
         self.request_names: dict[str | None, str] = {}
 
     def _track(self, name: str, kind: TrackKind, pid: int, parent: Track | None, **kw: Any) -> Track:
         self.rank += 1
         tid = None
         if kind in (TrackKind.REQUEST, TrackKind.STAGES, TrackKind.TOOLS):
-            tid = self.tids[pid] = self.tids.get(pid, 0) + 1
+            self.next_tid += 1
+            tid = self.next_tid
         t = Track(len(self.tracks) + 1, name, kind, pid, tid, parent.uid if parent else None, self.rank, **kw)
         self.tracks.append(t)
         return t
 
     def build(self, roots: list[_Session]) -> None:
+        self.next_tid = len(roots) + 1  # the largest pid
         top = self._track(ROOT_NAME, TrackKind.GROUP, 0, None)
         glob = self._track(GLOBAL_NAME, TrackKind.PROCESS, 1, top)
         global_counters = [
