@@ -19,7 +19,8 @@ class SpooledChild:
     """Starts `produce` now (in a child when possible); `copy_into` waits and appends its bytes."""
 
     def __init__(self, produce: Callable[[], Iterable[bytes]]) -> None:
-        self._tmp = tempfile.TemporaryFile()
+        # Outlives this call on purpose: the child writes it, copy_into reads and closes it.
+        self._tmp = tempfile.TemporaryFile()  # noqa: SIM115
         self._pid = 0
         self._inline: Callable[[], Iterable[bytes]] | None = None
         fork = getattr(os, "fork", None)

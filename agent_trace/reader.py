@@ -90,10 +90,10 @@ def _read_stream(
     parse = parser.parse
     blank = 0
     for line_no, raw, is_tail in iter_lines(stream, stats, on_issue, on_progress, gz_suffix=gz_suffix):
-        if not raw or raw[0] != 0x7B:  # not '{': blank, or something to diagnose
-            if not raw.strip():
-                blank += 1
-                continue
+        # Test the first byte before stripping: almost every line starts with '{'.
+        if (not raw or raw[0] != 0x7B) and not raw.strip():
+            blank += 1
+            continue
         parser.line = line_no
         obj = _decode(raw)
         if obj is _FAILED:

@@ -37,24 +37,23 @@ def validate(trace: str) -> None:
         except DecodeError as exc:
             click.echo(f"error: {trace}: neither JSON nor a Perfetto protobuf trace: {exc}", err=True)
             sys.exit(2)
-        problems = validate_proto(decoded)
-        for v in problems:
-            click.echo(f"{trace}: {v}")
-        if problems:
-            sys.exit(1)
-        click.echo(f"{trace}: ok ({decoded.packets} packets, {len(decoded.slices)} slices, protobuf)")
+        _report(trace, validate_proto(decoded), f"{decoded.packets} packets, {len(decoded.slices)} slices, protobuf")
         return
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         click.echo(f"error: {trace}: not JSON: {exc}", err=True)
         sys.exit(2)
-    violations = validate_chrome(doc)
+    _report(trace, validate_chrome(doc), f"{len(doc.get('traceEvents', []))} events")
+
+
+def _report(trace: str, violations: list, summary: str) -> None:
+    """Print each violation; exit 1 if there are any, else say ok."""
     for v in violations:
         click.echo(f"{trace}: {v}")
     if violations:
         sys.exit(1)
-    click.echo(f"{trace}: ok ({len(doc.get('traceEvents', []))} events)")
+    click.echo(f"{trace}: ok ({summary})")
 
 
 from .analysis_cmds import export_command, summary_command  # noqa: E402

@@ -67,7 +67,7 @@ def parse_fixes(values: tuple[str, ...]) -> frozenset[Fix]:
             try:
                 out.add(Fix(name))
             except ValueError:
-                raise click.BadParameter(f"unknown fix {name!r}; choose from: all, {FIX_HELP}", param_hint="--fix")
+                raise click.BadParameter(f"unknown fix {name!r}; choose from: all, {FIX_HELP}", param_hint="--fix") from None
     return frozenset(out)
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -61,10 +60,8 @@ def byte_progress(files: list[str], *, quiet: bool) -> Iterator[Callable[[int], 
         return
     total = 0
     for f in files:
-        try:
+        with suppress(OSError):  # stdin, or a file that vanished: the bar just runs short
             total += os.path.getsize(f)
-        except OSError:
-            pass
     columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task("read", total=total or None)

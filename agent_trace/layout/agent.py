@@ -37,7 +37,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Records, ToolEvent
+from ..model import Records
 from ..options import ConvertOptions, Fix
 from ..report import DrawReport, NotDrawn
 from ..spans import InferredTool, PlacedRequest, ToolSpan, infer_tools, ms_to_us, pair_tools
@@ -56,7 +56,7 @@ from .plan import (
     Track,
     TrackKind,
 )
-from .upstream import UNATTRIBUTED, Row, RowMemo, _emit_stages, request_bounds
+from .upstream import UNATTRIBUTED, Row, RowMemo, _emit_stages, drawable_tools, request_bounds
 
 ROOT_NAME = "Dynamo agent trace"
 GLOBAL_NAME = "all sessions"
@@ -115,13 +115,8 @@ def layout_agent(records: Records, options: ConvertOptions) -> Plan:
         if s.parent_label is None and r.identity.parent is not None and row[1] != UNATTRIBUTED:
             s.parent_label = r.identity.parent
 
-    tools: list[ToolEvent] = []
-    for t in records.tools:
-        if not t.has_context and Fix.UNATTRIBUTED not in fixes:
-            reason = NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT if t.agent_schema else NotDrawn.TOOL_WITHOUT_CONTEXT
-            draw.not_drawn[reason.value] += 1
-            continue
-        tools.append(t)
+    tools = drawable_tools(records.tools, fixes, draw)
+    for t in tools:
         if t.has_context and t.identity.parent is not None:
             s = session(rows.tool(t))
             if s.parent_label is None:

@@ -12,7 +12,6 @@ stages are never emitted.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from ..model import Era, LlmRequest, Records, ToolEvent
@@ -65,6 +64,19 @@ def tool_row(t: ToolEvent) -> Row:
         return (None, UNATTRIBUTED, None)
     i = t.identity
     return _row(i.era, i.group, i.chain, t.agent_schema, False)
+
+
+def drawable_tools(tools: list[ToolEvent], fixes: frozenset[Fix], draw: DrawReport) -> list[ToolEvent]:
+    """Tool rows a layout draws; rows without agent_context are counted as not drawn (upstream
+    skips them) unless `Fix.UNATTRIBUTED` puts them on one `unattributed` row."""
+    out: list[ToolEvent] = []
+    for t in tools:
+        if not t.has_context and Fix.UNATTRIBUTED not in fixes:
+            reason = NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT if t.agent_schema else NotDrawn.TOOL_WITHOUT_CONTEXT
+            draw.not_drawn[reason.value] += 1
+            continue
+        out.append(t)
+    return out
 
 
 class RowMemo:
@@ -188,13 +200,7 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
         row = rows.request(r)
         placed.append(PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2]))
 
-    tools: list[ToolEvent] = []
-    for t in records.tools:
-        if not t.has_context and Fix.UNATTRIBUTED not in fixes:
-            reason = NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT if t.agent_schema else NotDrawn.TOOL_WITHOUT_CONTEXT
-            draw.not_drawn[reason.value] += 1
-            continue
-        tools.append(t)
+    tools = drawable_tools(records.tools, fixes, draw)
 
     single_process = not all(p.request.agent_schema for p in placed) or not all(t.agent_schema for t in tools)
     if not placed and not tools:
