@@ -176,14 +176,17 @@ def inferred_args(inf: InferredTool, identity_key: str, parent_key: str) -> dict
 
 
 class ArgsBuilder:
-    """Args for any plan event; caches request args so stages and markers reuse them cheaply."""
+    """Args for any plan event, from its kind and subject alone (so they can be built, and
+    encoded, before the layout exists: see `agent_trace.encode.proto.RequestAnnotations`)."""
 
     def __init__(self, *, clean_stages: bool = False) -> None:
         self.clean_stages = clean_stages
 
     def __call__(self, e: Event) -> dict[str, Any]:
-        k = e.kind
-        s = e.subject
+        return self.of(e.kind, e.subject)
+
+    def of(self, k: EventKind, s: Any) -> dict[str, Any]:
+        """Args of an event of kind `k` drawing `s`: they depend on nothing else."""
         if k is EventKind.REQUEST:
             return request_args(s)
         if k is EventKind.TOOL or k is EventKind.TOOL_START_INSTANT:

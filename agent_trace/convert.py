@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,7 +28,7 @@ from . import __version__
 from .args import ArgsBuilder
 from .encode.chrome_json import write_chrome_json
 from .layout.agent import layout_agent
-from .layout.plan import Plan
+from .layout.plan import EventKind, Plan
 from .layout.upstream import layout_upstream
 from .model import Records
 from .options import ConvertOptions, Fix
@@ -156,32 +157,56 @@ def _convert(
     layout: Layout = Layout.UPSTREAM,
 ) -> ConversionResult:
     records, read = read_files(files, strict=strict, progress=progress)
-    plan = build_plan(records, options, layout)
-    summary = summary_dict(read, plan.draw, options, plan) if options.embed_summary else None
     args_of = ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes)
-    if str(output) == "-":
-        written = _write(plan, sys.stdout.buffer, args_of, pretty, summary, fmt)
-    else:
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb", buffering=1 << 20) as fh:
-            written = _write(plan, fh, args_of, pretty, summary, fmt)
+    with _writer(fmt, records, options, args_of, pretty) as write:
+        plan = build_plan(records, options, layout)
+        summary = summary_dict(read, plan.draw, options, plan) if options.embed_summary else None
+        if str(output) == "-":
+            written = write(plan, sys.stdout.buffer, summary=summary)
+        else:
+            path = Path(output)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb", buffering=1 << 20) as fh:
+                written = write(plan, fh, summary=summary)
     return ConversionResult(list(files), read, plan.draw, written, str(output), fmt, layout)
 
 
-def _write(
-    plan: Plan,
-    fh: BinaryIO,
-    args_of: ArgsBuilder,
-    pretty: bool,
-    summary: dict[str, Any] | None,
-    fmt: OutputFormat = OutputFormat.JSON,
-) -> int:
-    if fmt is OutputFormat.PROTO:
-        from .encode.proto import Compression, write_perfetto_proto
+def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:
+    """The kinds of request-drawn events a layout can emit with `options`."""
+    kinds = [EventKind.REQUEST]
+    if options.stages:
+        kinds += (EventKind.STAGE_WAIT, EventKind.STAGE_PREFILL, EventKind.STAGE_DECODE)
+    if options.markers:
+        kinds.append(EventKind.FIRST_TOKEN)
+    return tuple(kinds)
 
-        return write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True, compression=Compression.DEFLATE)
-    return write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
+
+@contextmanager
+def _writer(
+    fmt: OutputFormat, records: Records, options: ConvertOptions, args_of: ArgsBuilder, pretty: bool
+) -> Iterator[Callable[..., int]]:
+    """`write(plan, fh, summary=...)` for `fmt`, entered before the layout is built.
+
+    For protobuf, the request annotations are encoded from here on, on the second core while the
+    caller lays out (see `RequestAnnotations`); `write` waits for them. Leaving early stops them.
+    """
+    if fmt is not OutputFormat.PROTO:
+        yield partial(write_chrome_json, args_of=args_of, pretty=pretty, parallel=True)
+        return
+    from .encode.proto import Compression, RequestAnnotations, start_request_annotations, write_perfetto_proto
+
+    ahead = start_request_annotations(records.requests, request_kinds(options), args_of)
+
+    def write(plan: Plan, fh: BinaryIO, *, summary: dict[str, Any] | None) -> int:
+        return write_perfetto_proto(
+            plan, fh, args_of, summary=summary, parallel=True, compression=Compression.DEFLATE,
+            request_annotations=RequestAnnotations(*ahead.result()), requests=records.requests,
+        )
+
+    try:
+        yield write
+    finally:
+        ahead.cancel()
 
 
 def records_from_objects(objects: Iterable[Any], *, strict: bool = False) -> tuple[Records, ReadReport]:

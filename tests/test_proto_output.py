@@ -25,7 +25,15 @@ from click.testing import CliRunner
 from agent_trace.args import ArgsBuilder
 from agent_trace.cli.dropin import command as dropin
 from agent_trace.cli.main import cli
-from agent_trace.convert import Layout, OutputFormat, build_plan, convert_files, format_for_path
+from agent_trace.convert import (
+    Layout,
+    OutputFormat,
+    build_plan,
+    convert_files,
+    format_for_path,
+    request_kinds,
+)
+from agent_trace.encode import proto
 from agent_trace.encode.chrome_json import write_chrome_json
 from agent_trace.encode.proto import write_perfetto_proto
 from agent_trace.layout.plan import Plan
@@ -230,6 +238,33 @@ def test_small_agent_layout_json_matches_golden(tmp_path: Path, monkeypatch: pyt
     convert_files([SMALL], out, ConvertOptions(), pretty=True, layout=Layout.AGENT)
     assert validate_chrome(json.loads(out.read_bytes())) == []
     check_golden(GOLDEN / "proto_small-agent-layout.json", out.read_bytes(), update_goldens)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_request_annotations_encoded_ahead_change_no_arg(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Annotations encoded before the layout (in a forked child, as for large inputs) decode to
+    exactly what encoding each event's args on the spot gives; the bytes do not depend on where
+    they were encoded."""
+    options = CONFIGS[config]
+    records, _ = read_files([str(ROOT / SMALL)])
+    plan = build_plan(records, options, Layout.AGENT)
+    args = ArgsBuilder(clean_stages="clean-stages" in options.fixes)
+
+    def with_ahead(fork_min: int) -> bytes:
+        monkeypatch.setattr(proto, "PREENCODE_FORK_MIN_REQUESTS", fork_min)
+        ahead = proto.start_request_annotations(records.requests, request_kinds(options), args)
+        pre = proto.RequestAnnotations(*ahead.result())
+        assert len(pre.blobs) == len(records.requests) * len(request_kinds(options))
+        buf = io.BytesIO()
+        write_perfetto_proto(plan, buf, args, request_annotations=pre, requests=records.requests)
+        return buf.getvalue()
+
+    forked, inline = with_ahead(0), with_ahead(1 << 30)
+    assert forked == inline
+    on_the_spot = decode_trace(encode(plan, options))
+    ahead = decode_trace(forked)
+    assert validate_proto(ahead) == []
+    assert dump(ahead) == dump(on_the_spot)
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:

@@ -108,12 +108,10 @@ def expected_trace() -> Trace:
         p.track_descriptor.counter.SetInParent()
 
     COUNTER, BEGIN, END, INSTANT = TrackEvent.TYPE_COUNTER, TrackEvent.TYPE_SLICE_BEGIN, TrackEvent.TYPE_SLICE_END, TrackEvent.TYPE_INSTANT
-    # t=1000: counter samples first (all samples of an instant in one event), then begins (A
-    # before its same-start child B).
-    packet(timestamp=0, track_event=TrackEvent(
-        type=COUNTER, track_uuid=4, counter_value=1,
-        extra_double_counter_track_uuids=[5], extra_double_counter_values=[0.5],
-    ))
+    # t=1000: counter samples first (one event each, in plan order), then begins (A before its
+    # same-start child B).
+    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=1))
+    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=5, double_counter_value=0.5))
     p = packet(timestamp=0, sequence_flags=2)
     e = p.track_event
     e.category_iids.append(1)
@@ -182,7 +180,7 @@ def test_hand_built_plan_equals_the_generated_classes_message_and_bytes() -> Non
     for i, (got, want) in enumerate(zip(decoded.packet, expected.packet, strict=True)):
         assert got == want, f"packet {i} differs:\n{got}\n--- expected ---\n{want}"
     assert ours == expected.SerializeToString()
-    assert written == 10  # track events: 4 begins/instants, 3 ends, 3 counter samples (in 2 packets)
+    assert written == 10  # track events: 4 begins/instants, 3 ends, 3 counter samples
 
 
 def test_a_trace_we_write_reserializes_to_the_same_bytes(tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ those classes and compare). Contract:
   ordering, a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
   (`Track.shared_name`), and Perfetto merges same-named siblings into one track.
 * a slice is a `TYPE_SLICE_BEGIN` and a `TYPE_SLICE_END` on its track; an instant is
-  `TYPE_INSTANT`. Counter samples of one instant are one `TYPE_COUNTER` event (`counter_value` /
-  `double_counter_value`, the rest in `extra_counter_*`). Flows: `flow_ids` on the source's begin,
-  `terminating_flow_ids` on the target's begin.
+  `TYPE_INSTANT`. A counter sample is a `TYPE_COUNTER` event (`counter_value`, or
+  `double_counter_value` on a series with a float in it). Flows: `flow_ids` on the source's
+  begin, `terminating_flow_ids` on the target's begin.
 * event names, categories, debug-annotation names and string values are interned per sequence
   (`InternedData`; `sequence_flags` 3 on a sequence's first packet, 2 on packets that use
-  interned data).
+  interned data). With `RequestAnnotations` (encoded before the layout, on the other core), every
+  sequence starts with their tables, in its first packet.
 * args are `ArgsBuilder`'s, as debug annotations: a key `a.b` becomes a dict `a` with an entry `b`
   (Perfetto would otherwise turn the dot into `_`), so arg keys match the JSON output's
   (`debug.worker.decode_worker_id` here, `args.worker.decode_worker_id` there). Integers outside
@@ -36,14 +37,16 @@ cross subtrees, and the trace means the same either way.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from ..layout.plan import Event, Plan, Track, TrackKind
-from ..parallel import SpooledChild
+from ..args import ArgsBuilder
+from ..layout.plan import Event, EventKind, Plan, Track, TrackKind
+from ..model import LlmRequest
+from ..parallel import ForkedCall, SpooledChild
 from .protowire import (
     _CONT14,
     _SMALL,
@@ -65,8 +68,9 @@ TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER = 1, 2, 3, 4
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
 CHILD_ORDERING_EXPLICIT = 3
 
-_END, _COUNTER, _BEGIN = 0, 1, 2
+_END, _COUNTER, _BEGIN = 0, 1, 2  # phases: the order of packets at one timestamp
 _PHASE_BITS = 4
+_FIXED_ITEM, _BEGIN_ITEM = 0, 1  # items: a packet complete but for its delta, or a slice begin
 _MAX_FLOW_RANK = (1 << _PHASE_BITS) - 1 - _BEGIN
 
 # Pre-encoded tags (field number << 3 | wire type).
@@ -165,6 +169,15 @@ class _Sequence:
             self.new_strings.append(b"\xea\x01" + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
             self.dirty = True
         return iid
+
+    def seed(self, pre: RequestAnnotations) -> None:
+        """Start with `pre`'s interning tables, so its annotation bytes are valid here."""
+        assert not self.ann_names and not self.strings, "seed a fresh sequence"
+        self.ann_names = dict(zip(pre.names, range(1, len(pre.names) + 1), strict=True))
+        self.strings = dict(zip(pre.strings, range(1, len(pre.strings) + 1), strict=True))
+        self.new_ann_names.append(pre.names_interned)
+        self.new_strings.append(pre.strings_interned)
+        self.dirty = True
 
     def take_interned(self) -> bytes:
         """The pending InternedData entries, framed as a TracePacket field, and reset."""
@@ -411,6 +424,82 @@ def _fixed_fields(
 
 
 # ---------------------------------------------------------------------------------------------
+# Request annotations, encoded ahead of the layout
+# ---------------------------------------------------------------------------------------------
+
+# The event kinds whose subject is an LLM request: their args depend on the request alone.
+REQUEST_KINDS = (
+    EventKind.REQUEST, EventKind.STAGE_WAIT, EventKind.STAGE_PREFILL, EventKind.STAGE_DECODE, EventKind.FIRST_TOKEN
+)
+
+
+class RequestAnnotations(NamedTuple):
+    """The debug annotations of every slice drawn from an LLM request, and the interning tables
+    they refer to (every sequence that uses them is seeded with these, see `_Sequence.seed`).
+
+    Args depend only on an event's kind and subject (`ArgsBuilder.of`), so they can be encoded
+    before the layout exists: `start_request_annotations` does that on the second core while the
+    first lays out, which takes four fifths of the argument work off the critical path. Built by
+    one deterministic loop over the records, the bytes do not depend on where it ran.
+    """
+
+    kinds: tuple[int, ...]  # EventKind values, in `blobs` order
+    names: list[str]  # interned annotation names, iid = position + 1
+    strings: list[str]  # interned string values, iid = position + 1
+    names_interned: bytes  # the same tables, as InternedData fields
+    strings_interned: bytes
+    blobs: list[bytes]  # annotations of request i, kind k: blobs[i * len(kinds) + k]
+
+    def lookup(self, requests: Sequence[LlmRequest]) -> Callable[[Event], bytes | None]:
+        """`pre(event)`: the event's annotation bytes, or None when they were not encoded ahead."""
+        base = {id(r): i * len(self.kinds) for i, r in enumerate(requests)}
+        position = {EventKind(k): j for j, k in enumerate(self.kinds)}
+        blobs = self.blobs
+
+        def pre(e: Event) -> bytes | None:
+            j = position.get(e.kind)
+            if j is None:
+                return None
+            i = base.get(id(e.subject))
+            return None if i is None else blobs[i + j]
+
+        return pre
+
+
+def encode_request_annotations(
+    requests: Sequence[LlmRequest], kinds: Sequence[EventKind], args: ArgsBuilder
+) -> RequestAnnotations:
+    seq = _Sequence(0, 0)
+    annotations = seq.annotations
+    of = args.of
+    blobs = [annotations(of(k, r)) for r in requests for k in kinds]
+    return RequestAnnotations(
+        tuple(int(k) for k in kinds),
+        list(seq.ann_names),
+        list(seq.strings),
+        b"".join(seq.new_ann_names),
+        b"".join(seq.new_strings),
+        blobs,
+    )
+
+
+# Below this many requests, forking costs more than the work it moves.
+PREENCODE_FORK_MIN_REQUESTS = 5_000
+
+
+def start_request_annotations(
+    requests: Sequence[LlmRequest], kinds: Sequence[EventKind], args: ArgsBuilder
+) -> ForkedCall:
+    """Encode request annotations on the second core (large inputs); `.result()` is a
+    `RequestAnnotations` tuple (use `RequestAnnotations(*value)`)."""
+    kinds = tuple(kinds)
+    return ForkedCall(
+        lambda: tuple(encode_request_annotations(requests, kinds, args)),
+        fork=len(requests) >= PREENCODE_FORK_MIN_REQUESTS,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Scheduling: every packet gets an int sort key, so the whole trace sorts as plain ints.
 # ---------------------------------------------------------------------------------------------
 
@@ -438,6 +527,9 @@ def _flow_ranks(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes], dict[in
         if not changed:
             break
     return outgoing, incoming, rank
+
+
+_EVENT_WEIGHT = 5
 
 
 class _Part:
@@ -482,12 +574,12 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
             lst.append(e)
     heads: dict[int, tuple[list[list[Event]], list[int]]] = {}
     # Weights approximate encoding cost (measured on the large real trace): an event (a begin
-    # with its args, and an end) costs about seven counter samples.
+    # with its args, and an end) costs about `_EVENT_WEIGHT` counter samples.
     # Counters are not in subtrees: they all go to the first part (below).
     for evs in by_track.values():
         h = heads.setdefault(head_of(evs[0].track), ([], [0]))
         h[0].append(evs)
-        h[1][0] += 7 * len(evs)
+        h[1][0] += _EVENT_WEIGHT * len(evs)
     if n_parts > 1:
         for f in plan.flows:
             if subtree[f.source.track.uid] != subtree[f.target.track.uid]:
@@ -511,6 +603,7 @@ def _schedule(
     uuid_fields: dict[int, bytes],
     flows: tuple[dict[int, bytes], dict[int, bytes], dict[int, int]],
     seq_field: bytes,
+    pre: Callable[[Event], bytes | None],
 ) -> tuple[list[int], list[Any], int, int]:
     """Sorted keys, the items they index, the shift that separates them, and the time origin.
 
@@ -528,15 +621,19 @@ def _schedule(
     keys: list[int] = []
     add_item = items.append
     add_key = keys.append
-    end_heads: dict[int, list[bytes]] = {}
+    # A fixed packet is 0x0a len | 0x40 delta | tail; `heads[n]` is everything before a delta of
+    # n bytes, shared by all tails of one length.
+    heads_by_len: dict[int, list[bytes]] = {}
+
+    def fixed_item(tail: bytes) -> tuple[int, list[bytes], bytes]:
+        heads = heads_by_len.get(len(tail))
+        if heads is None:
+            heads = heads_by_len[len(tail)] = [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)]
+        return _FIXED_ITEM, heads, tail
+
     for evs in part.tracks:
         track_field = uuid_fields[id(evs[0].track)]
-        # END packet: 0x0a len | 0x40 delta | tail; `heads[n]` is everything before a delta of n bytes.
-        tail = seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field)
-        heads = end_heads.get(len(tail))
-        if heads is None:
-            heads = end_heads[len(tail)] = [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)]
-        end_item = (_END, heads, tail)
+        end_item = fixed_item(seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field))
         evs.sort(key=lambda e: (e.ts, -(e.dur or 0)))  # stable: a parent before its same-start child
         stack: list[int] = []
         for e in evs:
@@ -549,83 +646,39 @@ def _schedule(
             add_key(((((ts - t0) << _PHASE_BITS) | phase) << shift) | len(items))
             fl = outgoing.get(eid)
             fin = incoming.get(eid)
-            add_item((_BEGIN, e, track_field + fl + fin if fl and fin else track_field + fl if fl else
-                      track_field + fin if fin else track_field))
+            add_item((_BEGIN_ITEM, e, track_field + fl + fin if fl and fin else track_field + fl if fl else
+                      track_field + fin if fin else track_field, pre(e)))
             if e.dur is not None:
                 stack.append(ts + e.dur)
         while stack:
             add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
             add_item(end_item)
 
-    # Counter samples at one instant become one packet (see _counter_track_event).
-    groups: dict[int, list[tuple[_Series, bytes]]] = {}
+    # One packet per counter sample, built a whole series at a time. (Samples of one instant could
+    # share a packet through extra_counter_*: on the large real trace that saved 1% of the
+    # compressed bytes, and grouping cost three times as much as all other counter work.)
+    seq_te = seq_field + _T_TRACK_EVENT
+    tshift = shift + _PHASE_BITS
+    counter_bits = _COUNTER << shift
     small = _SMALL
     for c in part.counters:
-        uuid = uuid_fields[id(c.track)][1:]  # the varint after TrackEvent.track_uuid's tag
+        head = _TE_COUNTER + uuid_fields[id(c.track)]  # type, track_uuid
+        first = len(items)
         if any(type(v) is float for v in c.values):
-            series = _Series(True, uuid)
-            samples = [(series, pack_double(float(v))) for v in c.values]
+            pre = seq_te + small[len(head) + 10] + head + _T_COUNTER_DOUBLE
+            heads = fixed_item(pre + bytes(8))[1]
+            items.extend([(_FIXED_ITEM, heads, pre + pack_double(float(v))) for v in c.values])
         else:
-            series = _Series(False, uuid)
-            samples = [(series, small[v] if 0 <= v < SMALL_LIMIT else varint(v)) for v in c.values]
-        get = groups.get
-        for ts, sample in zip(c.ts, samples, strict=True):
-            g = get(ts)
-            if g is None:
-                groups[ts] = [sample]
-            else:
-                g.append(sample)
-    for ts, group in groups.items():
-        add_key(((((ts - t0) << _PHASE_BITS) | _COUNTER) << shift) | len(items))
-        if len(group) == 1:  # the common cases, spelled out
-            series, value = group[0]
-            te = series.alone + value
-        elif len(group) == 2 and not group[0][0].is_float and not group[1][0].is_float:
-            (first, v1), (second, v2) = group
-            te = first.head + b"\x60" + v2 + _T_COUNTER_INT + v1 + second.extra_uuid
-        else:
-            te = _counter_track_event(group)
-        add_item((_COUNTER, te))
+            pre = seq_te + small[len(head) + 3] + head + _T_COUNTER_INT
+            heads = fixed_item(pre + b"\x00")[1]
+            items.extend([
+                (_FIXED_ITEM, heads, pre + small[v]) if 0 <= v < 128  # one varint byte
+                else fixed_item(seq_field + _framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v)))
+                for v in c.values
+            ])
+        keys.extend([((ts - t0) << tshift) | counter_bits | i for i, ts in enumerate(c.ts, first)])
     keys.sort()
     return keys, items, shift, t0
-
-
-class _Series:
-    """Pre-encoded pieces of one counter track's TrackEvent fields."""
-
-    __slots__ = ("is_float", "uuid", "head", "alone", "extra_uuid")
-
-    def __init__(self, is_float: bool, uuid: bytes) -> None:
-        self.is_float = is_float
-        self.uuid = uuid
-        self.head = _TE_COUNTER + b"\x58" + uuid  # type, track_uuid
-        self.alone = self.head + (_T_COUNTER_DOUBLE if is_float else _T_COUNTER_INT)
-        # extra_double_counter_track_uuids = 45 / extra_counter_track_uuids = 31
-        self.extra_uuid = (b"\xe8\x02" if is_float else b"\xf8\x01") + uuid
-
-
-def _counter_track_event(samples: list[tuple[_Series, bytes]]) -> bytes:
-    """One TYPE_COUNTER TrackEvent for the samples of one instant (fields in field-number order).
-
-    The first integer sample is the event's own (`track_uuid`, `counter_value`), the others go to
-    `extra_counter_*`/`extra_double_counter_*`. An integer sample leads whenever there is one:
-    Perfetto (v52) reads integer extras as 0 on an event whose own value is a double.
-    """
-    ints = [s for s in samples if not s[0].is_float]
-    doubles = [s for s in samples if s[0].is_float]
-    main = ints[0] if ints else doubles[0]
-    extra_ints = ints[1:]
-    extra_doubles = doubles if ints else doubles[1:]
-    parts = [main[0].head]
-    parts.extend(b"\x60" + v for _, v in extra_ints)  # extra_counter_values = 12
-    if ints:
-        parts += (_T_COUNTER_INT, main[1])  # counter_value = 30
-    parts.extend(s.extra_uuid for s, _ in extra_ints)  # 31
-    if not ints:
-        parts += (_T_COUNTER_DOUBLE, main[1])  # double_counter_value = 44
-    parts.extend(s.extra_uuid for s, _ in extra_doubles)  # 45
-    parts.extend(b"\xf1\x02" + v for _, v in extra_doubles)  # extra_double_counter_values = 46
-    return b"".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,7 +693,10 @@ def _packet(body: bytes) -> bytes:
 def _sequence_start(seq: _Sequence) -> bytes:
     """Defaults (timestamps on the incremental clock) and the snapshot that defines that clock."""
     defaults = len_field(59, varint_field(58, INCREMENTAL_CLOCK_ID))
-    first = _packet(seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults)
+    first = seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults
+    if seq.dirty:  # seeded tables (RequestAnnotations)
+        first += seq.take_interned()
+    first = _packet(first)
     clock = (
         varint_field(1, INCREMENTAL_CLOCK_ID) + varint_field(2, seq.base) + varint_field(3, 1) + varint_field(4, 1000)
     )
@@ -695,18 +751,20 @@ def _encode_range(
         d = ts - last
         last = ts
         delta = small[d] if d < SMALL_LIMIT else varint(d)
-        kind = item[0]
-        if kind == _END:
+        if item[0] == _FIXED_ITEM:
             append(item[1][len(delta)])
             append(delta)
             append(item[2])
-        elif kind == _BEGIN:
+        else:
             e: Event = item[1]
             # (category field, type + name fields) per event name and kind, interned on first use
             fixed = (begins if e.dur is not None else instants).get(e.name)
             if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
                 fixed = _fixed_fields(seq, e, begins, instants)
-            te = b"".join((fixed[0], annotations(args_of(e)), fixed[1], item[2]))
+            ann = item[3]
+            if ann is None:
+                ann = annotations(args_of(e))
+            te = b"".join((fixed[0], ann, fixed[1], item[2]))
             tl = len(te)
             body = b"".join((_T_TIMESTAMP, delta, seq_te, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
             if seq.dirty:
@@ -716,18 +774,6 @@ def _encode_range(
             append(_T_PACKET)
             append(small[bl] if bl < SMALL_LIMIT else varint(bl))
             append(body)
-        else:  # counter samples: item = (_COUNTER, TrackEvent bytes)
-            te = item[1]
-            tl = len(te)
-            tlb = small[tl] if tl < SMALL_LIMIT else varint(tl)
-            bl = 1 + len(delta) + len(seq_te) + len(tlb) + tl
-            append(_T_PACKET)
-            append(small[bl] if bl < SMALL_LIMIT else varint(bl))
-            append(_T_TIMESTAMP)
-            append(delta)
-            append(seq_te)
-            append(tlb)
-            append(te)
         n += 1
         if n == batch:
             yield b"".join(out)
@@ -761,6 +807,8 @@ def write_perfetto_proto(
     summary: dict[str, Any] | None = None,
     parallel: bool = False,
     compression: Compression = Compression.NONE,
+    request_annotations: RequestAnnotations | None = None,
+    requests: Sequence[LlmRequest] = (),
 ) -> int:
     """Write the trace; returns the number of track events (slice begins, ends, instants and
     counter samples) written.
@@ -775,12 +823,15 @@ def write_perfetto_proto(
     offset = plan.time_offset_us
     size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
     parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
+    pre = request_annotations.lookup(requests) if request_annotations is not None else _none
 
     def encode(part: _Part, seq_id: int, with_descriptors: bool) -> Iterator[bytes]:
         # Everything from here on runs once per part, in parallel when there are two.
         flows = _flow_ranks(plan)
         seq = _Sequence(seq_id, 0)
-        keys, items, shift, t0 = _schedule(part, uuid_fields, flows, seq.seq)
+        if request_annotations is not None:
+            seq.seed(request_annotations)
+        keys, items, shift, t0 = _schedule(part, uuid_fields, flows, seq.seq, pre)
         seq.base = seq.last = ((keys[0] >> shift >> _PHASE_BITS) + t0 - offset) if keys else 0
         head = [_sequence_start(seq)]
         if with_descriptors:
@@ -802,6 +853,10 @@ def write_perfetto_proto(
     return sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for p in parts for evs in p.tracks) + sum(
         len(c.ts) for c in plan.counters
     )
+
+
+def _none(_: Event) -> None:
+    return None
 
 
 # Below this many packets a second process costs more than it saves.
