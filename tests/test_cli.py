@@ -532,3 +532,20 @@ def test_installed_console_script(tmp_path, trace):
                              capture_output=True, text=True, timeout=120, env=env, check=False)
     assert missing.returncode == 2
     assert missing.stderr == f"error: input path does not exist: {tmp_path / 'nope.jsonl'}\n"
+
+
+def test_console_scripts_flush_everything_before_their_fast_exit(tmp_path, trace):
+    """The entry points end with os._exit (no heap teardown): stdout must still arrive whole."""
+    agent_trace = console_script().with_name("agent-trace")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    proc = subprocess.run([str(agent_trace), "convert", str(trace), "-o", "-", "--pretty"],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert validate_chrome(doc) == []
+    assert last_line(proc.stderr) == "wrote 2 trace events from 1 input file(s) to stdout"
+    version = subprocess.run([str(agent_trace), "--version"], capture_output=True, text=True, timeout=120, check=False)
+    assert version.returncode == 0 and version.stdout.startswith("agent-trace, version ")
+    usage = subprocess.run([str(agent_trace), "convert", "--no-such-flag"], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert usage.returncode == 2 and "No such option" in usage.stderr

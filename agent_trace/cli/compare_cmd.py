@@ -11,27 +11,16 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from ..compare import (
-    METRICS,
-    Report,
-    Settings,
-    Side,
-    Status,
-    build_report,
-    parse_config,
-    parse_percent,
-    render_benchmark_json,
-    render_json,
-    render_junit,
-    render_markdown,
-    render_table,
-    samples_from_trace,
-)
+from ..compare.metrics import METRICS
+from ..compare.settings import Settings, Status, parse_percent
+
+if TYPE_CHECKING:
+    from ..compare.report import Report, Side
 from ..errors import AgentTraceError, InputError, UsageError
 
 FORMATS = ("table", "markdown", "json", "none")
@@ -46,6 +35,8 @@ def _settings(params: dict[str, Any]) -> Settings:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        from ..compare.config import parse_config
+
         settings = parse_config(text, source=path).apply(settings)
     changes: dict[str, Any] = {}
     if params["metrics"]:
@@ -70,6 +61,9 @@ def _settings(params: dict[str, Any]) -> Settings:
 
 
 def _load_side(arg: str, what: str, settings: Settings, strict: bool) -> tuple[Any, Side]:
+    from ..compare.report import Side
+    from ..compare.samples import samples_from_trace
+
     try:
         from ..analysis import load
     except ImportError as exc:  # the analysis tables ship with the package; this is a broken install
@@ -95,6 +89,8 @@ def _write(path: str, text: str) -> None:
 
 
 def _print(report: Report, fmt: str) -> None:
+    from ..compare.render import render_json, render_markdown, render_table
+
     if fmt == "markdown":
         sys.stdout.write(render_markdown(report))
     elif fmt == "json":
@@ -106,6 +102,10 @@ def _print(report: Report, fmt: str) -> None:
 
 
 def run_compare(params: dict[str, Any]) -> int:
+    # Imported here: polars is not loaded until a comparison runs.
+    from ..compare.render import render_benchmark_json, render_json, render_junit, render_markdown
+    from ..compare.report import build_report
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         settings = _settings(params)

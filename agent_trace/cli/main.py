@@ -10,7 +10,9 @@ import orjson
 from .. import __version__
 from ..validate import validate_chrome
 from ..validate_proto import DecodeError, decode_trace, looks_like_json, validate_proto
-from .convert_cmd import run_convert
+from .analysis_cmds import export_command, summary_command
+from .compare_cmd import compare_command
+from .convert_cmd import run_and_exit, run_convert
 from .options import conversion_options
 
 
@@ -56,16 +58,10 @@ def _report(trace: str, violations: list, summary: str) -> None:
     click.echo(f"{trace}: ok ({summary})")
 
 
-from .analysis_cmds import export_command, summary_command  # noqa: E402
-
 cli.add_command(summary_command)
 cli.add_command(export_command)
+cli.add_command(compare_command)
 
 
 def main() -> None:
-    cli(prog_name="agent-trace")
-
-
-from .compare_cmd import compare_command  # noqa: E402
-
-cli.add_command(compare_command)
+    run_and_exit(cli, "agent-trace")

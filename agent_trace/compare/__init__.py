@@ -19,13 +19,34 @@ the bootstrap is seeded per row, so the same inputs give the same report, byte f
 
 from __future__ import annotations
 
-from .config import CompareConfig, ConfigError, parse_config
-from .engine import RESULTS_SCHEMA, Summary, compare_samples, summarize
-from .metrics import DEFAULT_METRICS, METRICS, Metric
-from .render import render_benchmark_json, render_json, render_junit, render_markdown, render_table
-from .report import Report, Side, build_report
-from .samples import SAMPLES_SCHEMA, samples_from_arrays, samples_from_frames, samples_from_trace
-from .settings import DEFAULT_STATISTICS, Rule, Settings, Status, Thresholds, parse_percent, parse_statistic
+from typing import Any
+
+# Where each public name lives. They are imported on first use, so `import agent_trace.compare`
+# (and the CLI, which registers the compare command at start-up) does not load polars.
+_WHERE = {
+    "CompareConfig": "config", "ConfigError": "config", "parse_config": "config",
+    "RESULTS_SCHEMA": "engine", "Summary": "engine", "compare_samples": "engine", "summarize": "engine",
+    "DEFAULT_METRICS": "metrics", "METRICS": "metrics", "Metric": "metrics",
+    "render_benchmark_json": "render", "render_json": "render", "render_junit": "render",
+    "render_markdown": "render", "render_table": "render",
+    "Report": "report", "Side": "report", "build_report": "report",
+    "SAMPLES_SCHEMA": "samples", "samples_from_arrays": "samples", "samples_from_frames": "samples",
+    "samples_from_trace": "samples",
+    "DEFAULT_STATISTICS": "settings", "Rule": "settings", "Settings": "settings", "Status": "settings",
+    "Thresholds": "settings", "parse_percent": "settings", "parse_statistic": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'agent_trace.compare' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{where}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_METRICS",

@@ -25,11 +25,13 @@ import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .metrics import DEFAULT_METRICS
-from .stats import Statistic
+
+if TYPE_CHECKING:
+    from .stats import Statistic  # stats loads numpy; settings are read before any comparison runs
 
 
 class Status(StrEnum):
