@@ -3,8 +3,9 @@
 `decode_trace` reads the bytes with the `perfetto` package's generated `Trace` class (the
 reference for the messages, not our encoder) and resolves everything a reader has to: zlib
 `compressed_packets`, per-sequence interning (`InternedData`, cleared by `sequence_flags`),
-`TracePacketDefaults` and incremental clocks, `TYPE_SLICE_END` closing the most recent open slice
-of its track. The result is plain data: tracks, slices (with args), counter samples, flows.
+`TracePacketDefaults` and clock snapshots (incremental or not), and, like Perfetto, events ordered
+by timestamp with equal timestamps in file order, `TYPE_SLICE_END` closing the most recent open
+slice of its track in that order. The result is plain data: tracks, slices (with args), counter samples, flows.
 
 `validate_proto` checks what Perfetto needs and what our layouts promise, like `validate_chrome`:
   * every interned id an event uses was defined earlier on its sequence;
@@ -88,6 +89,7 @@ class _SeqState:
         self.clock_id: int | None = None
         self.incremental: dict[int, list[int]] = {}  # clock id -> [last value, unit ns]
         self.clock_base: dict[int, int] = {}  # clock id -> ns of the clock's 0, from the snapshot
+        self.clock_unit: dict[int, int] = {}  # clock id -> ns per tick
 
 
 def _packets(data: bytes) -> list[Any]:
@@ -119,6 +121,7 @@ def decode_trace(data: bytes) -> DecodedTrace:
 
     states: dict[int, _SeqState] = defaultdict(_SeqState)
     open_slices: dict[int, list[PSlice]] = defaultdict(list)
+    events: list[tuple[int, int, int, int, Any]] = []  # (ts µs, packet index, type, track uuid, payload)
     for index, p in enumerate(packets):
         seq_id = p.trusted_packet_sequence_id
         st = states[seq_id]
@@ -130,10 +133,13 @@ def decode_trace(data: bytes) -> DecodedTrace:
         if p.HasField("clock_snapshot"):
             boot = [c.timestamp for c in p.clock_snapshot.clocks if c.clock_id == 6]
             for c in p.clock_snapshot.clocks:
+                if c.clock_id == 6:
+                    continue
+                unit = c.unit_multiplier_ns or 1
+                st.clock_unit[c.clock_id] = unit
+                st.clock_base[c.clock_id] = (boot[0] if boot else 0) - c.timestamp * unit
                 if c.is_incremental:
-                    unit = c.unit_multiplier_ns or 1
                     st.incremental[c.clock_id] = [c.timestamp, unit]
-                    st.clock_base[c.clock_id] = (boot[0] if boot else 0) - c.timestamp * unit
         if p.HasField("interned_data"):
             if not st.seen_clear:
                 bad("interning", f"packet {index}: interned data before the sequence's state was cleared")
@@ -171,24 +177,19 @@ def decode_trace(data: bytes) -> DecodedTrace:
         if uuid not in result.tracks:
             bad("track", f"packet {index}: event on undescribed track {uuid}")
         for u, v in zip(te.extra_counter_track_uuids, te.extra_counter_values, strict=False):
-            result.counters[u].append((ts, v))
+            events.append((ts, index, TYPE_COUNTER, u, v))
         for u, v in zip(te.extra_double_counter_track_uuids, te.extra_double_counter_values, strict=False):
-            result.counters[u].append((ts, v))
+            events.append((ts, index, TYPE_COUNTER, u, v))
         if len(te.extra_counter_track_uuids) != len(te.extra_counter_values) or len(
             te.extra_double_counter_track_uuids
         ) != len(te.extra_double_counter_values):
             bad("counter", f"packet {index}: extra counter tracks and values differ in number")
         if te.type == TYPE_COUNTER:
             value = te.double_counter_value if te.HasField("double_counter_value") else te.counter_value
-            result.counters[uuid].append((ts, value))
+            events.append((ts, index, TYPE_COUNTER, uuid, value))
             continue
         if te.type == TYPE_SLICE_END:
-            stack = open_slices[uuid]
-            if not stack:
-                bad("slice_end", f"packet {index}: end on track {uuid} with no open slice")
-                continue
-            s = stack.pop()
-            s.dur = ts - s.ts
+            events.append((ts, index, TYPE_SLICE_END, uuid, None))
             continue
         name = st.names.get(te.name_iid) if te.HasField("name_iid") else te.name
         if name is None:
@@ -206,11 +207,26 @@ def decode_trace(data: bytes) -> DecodedTrace:
         for a in te.debug_annotations:
             args[_ann_name(a, st, bad, index)] = _value(a, st, bad, index)
         s = PSlice(uuid, ts, None, name, ",".join(cats), args, list(te.flow_ids), list(te.terminating_flow_ids), seq_id)
-        result.slices.append(s)
-        if te.type == TYPE_SLICE_BEGIN:
-            open_slices[uuid].append(s)
-        elif te.type != TYPE_INSTANT:
+        if te.type not in (TYPE_SLICE_BEGIN, TYPE_INSTANT):
             bad("type", f"packet {index}: unsupported TrackEvent type {te.type}")
+            continue
+        events.append((ts, index, te.type, uuid, s))
+    # Perfetto's order: by timestamp, equal timestamps in file order. Ends pair with begins in it.
+    events.sort(key=lambda ev: (ev[0], ev[1]))
+    for ts, index, kind, uuid, payload in events:
+        if kind == TYPE_COUNTER:
+            result.counters[uuid].append((ts, payload))
+        elif kind == TYPE_SLICE_END:
+            stack = open_slices[uuid]
+            if not stack:
+                bad("slice_end", f"packet {index}: end on track {uuid} with no open slice")
+                continue
+            s = stack.pop()
+            s.dur = ts - s.ts
+        else:
+            result.slices.append(payload)
+            if kind == TYPE_SLICE_BEGIN:
+                open_slices[uuid].append(payload)
     for uuid, stack in open_slices.items():
         for s in stack:
             bad("slice_open", f"slice '{s.name}' on track {uuid} at {s.ts} is never closed")
@@ -225,6 +241,8 @@ def _timestamp(p: Any, st: _SeqState) -> int:
         inc = st.incremental[clock]
         inc[0] += p.timestamp
         return st.clock_base[clock] + inc[0] * inc[1]
+    if clock is not None and clock in st.clock_base:
+        return st.clock_base[clock] + p.timestamp * st.clock_unit[clock]
     return p.timestamp
 
 

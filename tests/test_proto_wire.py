@@ -30,6 +30,8 @@ from agent_trace.layout.plan import CounterSeries, Event, EventKind, Flow, FlowK
 from agent_trace.options import ConvertOptions
 from agent_trace.reader import read_files
 from agent_trace.report import DrawReport
+from agent_trace.validate_proto import decode_trace, validate_proto
+from tests.support.perfetto_tp import ERROR_STATS_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "fixtures/real/small/dynamo-request-trace.jsonl"
@@ -98,7 +100,7 @@ def expected_trace() -> Trace:
     p = packet(sequence_flags=3)
     p.trace_packet_defaults.timestamp_clock_id = 64
     p = packet()
-    p.clock_snapshot.clocks.add(clock_id=64, timestamp=1000, is_incremental=True, unit_multiplier_ns=1000)
+    p.clock_snapshot.clocks.add(clock_id=64, timestamp=0, unit_multiplier_ns=1000)  # µs since 1000 µs
     p.clock_snapshot.clocks.add(clock_id=6, timestamp=1_000_000)
     packet(track_descriptor=TrackDescriptor(uuid=1, name="root", child_ordering=TrackDescriptor.EXPLICIT))
     packet(track_descriptor=TrackDescriptor(uuid=2, name="s requests", parent_uuid=1, sibling_order_rank=1))
@@ -108,10 +110,8 @@ def expected_trace() -> Trace:
         p.track_descriptor.counter.SetInParent()
 
     COUNTER, BEGIN, END, INSTANT = TrackEvent.TYPE_COUNTER, TrackEvent.TYPE_SLICE_BEGIN, TrackEvent.TYPE_SLICE_END, TrackEvent.TYPE_INSTANT
-    # t=1000: counter samples first (one event each, in plan order), then begins (A before its
-    # same-start child B).
-    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=1))
-    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=5, double_counter_value=0.5))
+    # Track by track, each in time order: lane 1 (A before its same-start child B, B's end before
+    # A's, both before the instant at A's end), lane 2, then the counter series.
     p = packet(timestamp=0, sequence_flags=2)
     e = p.track_event
     e.category_iids.append(1)
@@ -149,7 +149,15 @@ def expected_trace() -> Trace:
     p.interned_data.event_categories.add(iid=2, name="dynamo.llm.stage")
     p.interned_data.event_names.add(iid=2, name="prefill")
     packet(timestamp=40, track_event=TrackEvent(type=END, track_uuid=2))  # B ends at 1040
-    p = packet(timestamp=10, sequence_flags=2)  # C at 1050, the flow's target
+    packet(timestamp=100, track_event=TrackEvent(type=END, track_uuid=2))  # A ends at 1100 ...
+    p = packet(timestamp=100, sequence_flags=2)  # ... before the instant at 1100
+    p.track_event.category_iids.append(3)
+    p.track_event.type = INSTANT
+    p.track_event.name_iid = 3
+    p.track_event.track_uuid = 2
+    p.interned_data.event_categories.add(iid=3, name="dynamo.llm.marker")
+    p.interned_data.event_names.add(iid=3, name="first token")
+    p = packet(timestamp=50, sequence_flags=2)  # C at 1050, the flow's target
     p.track_event.category_iids.append(1)
     p.track_event.debug_annotations.add(name_iid=1, string_value_iid=5)
     p.track_event.type = BEGIN
@@ -157,16 +165,10 @@ def expected_trace() -> Trace:
     p.track_event.track_uuid = 3
     p.track_event.terminating_flow_ids.append(1)
     p.interned_data.debug_annotation_string_values.add(iid=5, str=b"r2")
-    packet(timestamp=50, track_event=TrackEvent(type=END, track_uuid=2))  # A ends at 1100 ...
-    p = packet(timestamp=0, sequence_flags=2)  # ... before the instant at 1100
-    p.track_event.category_iids.append(3)
-    p.track_event.type = INSTANT
-    p.track_event.name_iid = 3
-    p.track_event.track_uuid = 2
-    p.interned_data.event_categories.add(iid=3, name="dynamo.llm.marker")
-    p.interned_data.event_names.add(iid=3, name="first token")
-    packet(timestamp=50, track_event=TrackEvent(type=END, track_uuid=3))  # C ends at 1150, then the sample
-    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=0))
+    packet(timestamp=150, track_event=TrackEvent(type=END, track_uuid=3))  # C ends at 1150
+    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=1))
+    packet(timestamp=150, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=0))
+    packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=5, double_counter_value=0.5))
     return t
 
 
@@ -219,3 +221,51 @@ def test_deflated_output_holds_the_same_packets() -> None:
     inner = b"".join(zlib.decompress(p.compressed_packets) for p in chunks)
     assert inner == plain.getvalue()
     assert len(deflated.getvalue()) < len(plain.getvalue()) / 2
+
+
+def same_instant_flows_plan() -> Plan:
+    """Flows z -> q -> p whose ends all begin at t=100, with p's track written first (it is the
+    heaviest subtree) and z's last: the file order must still put each source first."""
+    root = Track(1, "root", TrackKind.GROUP, 0, None)
+    x = Track(2, "x", TrackKind.REQUEST, 1, 1, 1, 1)
+    y = Track(3, "y tools", TrackKind.TOOLS, 2, 2, 1, 2)
+    z = Track(4, "z", TrackKind.REQUEST, 3, 3, 1, 3)
+    events = [
+        Event(x, 10, 5, "r1", "dynamo.llm", EventKind.REQUEST, "D"),
+        Event(x, 20, 5, "r2", "dynamo.llm", EventKind.REQUEST, "D"),
+        Event(x, 90, 10, "r3", "dynamo.llm", EventKind.REQUEST, "D"),  # ends at 100, where p begins
+        Event(x, 100, 50, "p", "dynamo.llm", EventKind.REQUEST, "D"),
+        Event(y, 100, 40, "q", "dynamo.agent.tool", EventKind.TOOL, "D"),
+        Event(y, 30, 5, "q0", "dynamo.agent.tool", EventKind.TOOL, "D"),
+        Event(z, 100, 10, "z", "dynamo.llm", EventKind.REQUEST, "D"),
+    ]
+    p, q, zz = events[3], events[4], events[6]
+    return Plan(tracks=[root, x, y, z], events=events, draw=DrawReport(),
+                flows=[Flow(1, FlowKind.CALL, q, p), Flow(2, FlowKind.SPAWN, zz, q)])
+
+
+def test_flows_between_slices_beginning_at_one_instant_keep_source_before_target(perfetto_tp) -> None:
+    buf = io.BytesIO()
+    write_perfetto_proto(same_instant_flows_plan(), buf, lambda e: ARGS[e.subject])
+    data = buf.getvalue()
+    iid_names: dict[int, str] = {}
+    names = []  # slice names in file order
+    for packet in Trace.FromString(data).packet:
+        iid_names.update((n.iid, n.name) for n in packet.interned_data.event_names)
+        if packet.track_event.name_iid:
+            names.append(iid_names[packet.track_event.name_iid])
+    assert names.index("z") < names.index("q") < names.index("p")  # written in flow order ...
+    assert names.index("r1") < names.index("q0") < names.index("z")  # ... the rest track by track
+    trace = decode_trace(data)
+    assert validate_proto(trace) == []
+    by_name = {s.name: s for s in trace.slices}
+    assert (by_name["r3"].ts, by_name["r3"].dur, by_name["p"].ts, by_name["p"].dur) == (90, 10, 100, 50)
+    assert by_name["z"].flow_out == [2] and by_name["q"].flow_in == [2] and by_name["q"].flow_out == [1]
+
+    perfetto_tp.load_bytes(data)
+    assert perfetto_tp.query(ERROR_STATS_SQL) == []
+    flows = perfetto_tp.query(
+        "select so.name src, si.name dst from flow f join slice so on f.slice_out = so.id "
+        "join slice si on f.slice_in = si.id order by src")
+    assert flows == [{"src": "q", "dst": "p"}, {"src": "z", "dst": "q"}]
+    assert perfetto_tp.query("select max(depth) d from slice")[0]["d"] == 0

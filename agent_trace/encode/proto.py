@@ -5,8 +5,8 @@ The file is a `perfetto.protos.Trace`: a stream of `TracePacket`s, hand-encoded 
 those classes and compare). Contract:
 
 * each sequence starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
-  that makes clock 64 *incremental* in µs, so a packet's timestamp is the delta from the previous
-  packet of its sequence (one or two bytes instead of nine). Packets are written in time order.
+  that makes clock 64 count µs from the sequence's first instant (`_Sequence.base`), so a
+  timestamp takes 3 to 5 bytes instead of 9.
 * one `TrackDescriptor` per plan track: `uuid` 1..N in plan order, `parent_uuid` from
   `Track.parent`, `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
   ordering, a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
@@ -25,9 +25,12 @@ those classes and compare). Contract:
   int64 (u64 worker ids above 2^63) are written as strings; None values are left out.
 * `Compression.DEFLATE` wraps the packet stream in zlib `compressed_packets` chunks.
 
-Order at one timestamp: slice ends first, then counter samples, then begins and instants; a
-begin that ends a flow whose source begins at the same instant comes after that source. On one
-track, ends close the most recently begun slice first (Perfetto's `TYPE_SLICE_END` semantics).
+Packets are written track by track, each track in time order, then the counter series (see
+"Packet order" below): Perfetto sorts packets by timestamp and keeps the file's order between
+equal ones, so on one track at one instant ends come first (innermost first, as
+`TYPE_SLICE_END` closes the most recently begun slice), then begins (outermost first); and a
+flow's target that begins at the same instant as its source is written after the source.
+Writing no global time order saves sorting 750k packets on the large real trace.
 
 With `parallel` (large plans), the top-level subtrees are split in two balanced parts and the
 second is encoded in a forked child as sequence 2, with its own interning and clock; flows never
@@ -60,7 +63,7 @@ from .protowire import (
     varint_field,
 )
 
-INCREMENTAL_CLOCK_ID = 64  # first sequence-scoped clock id
+SEQUENCE_CLOCK_ID = 64  # the first sequence-scoped clock id
 BOOTTIME = 6
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -68,10 +71,6 @@ TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER = 1, 2, 3, 4
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
 CHILD_ORDERING_EXPLICIT = 3
 
-_END, _COUNTER, _BEGIN = 0, 1, 2  # phases: the order of packets at one timestamp
-_PHASE_BITS = 4
-_FIXED_ITEM, _BEGIN_ITEM = 0, 1  # items: a packet complete but for its delta, or a slice begin
-_MAX_FLOW_RANK = (1 << _PHASE_BITS) - 1 - _BEGIN
 
 # Pre-encoded tags (field number << 3 | wire type).
 _T_PACKET = b"\x0a"  # Trace.packet = 1, LEN
@@ -118,7 +117,6 @@ class _Sequence:
     def __init__(self, seq_id: int, base_us: int) -> None:
         self.seq = varint_field(10, seq_id)
         self.base = base_us
-        self.last = base_us
         self.names: dict[str, bytes] = {}  # event name -> encoded TrackEvent.name_iid field
         self.cats: dict[str, bytes] = {}  # category -> encoded TrackEvent.category_iids field
         self.keys: dict[str, _Key] = {}  # top-level arg key
@@ -427,12 +425,6 @@ def _fixed_fields(
 # Request annotations, encoded ahead of the layout
 # ---------------------------------------------------------------------------------------------
 
-# The event kinds whose subject is an LLM request: their args depend on the request alone.
-REQUEST_KINDS = (
-    EventKind.REQUEST, EventKind.STAGE_WAIT, EventKind.STAGE_PREFILL, EventKind.STAGE_DECODE, EventKind.FIRST_TOKEN
-)
-
-
 class RequestAnnotations(NamedTuple):
     """The debug annotations of every slice drawn from an LLM request, and the interning tables
     they refer to (every sequence that uses them is seeded with these, see `_Sequence.seed`).
@@ -500,33 +492,48 @@ def start_request_annotations(
 
 
 # ---------------------------------------------------------------------------------------------
-# Scheduling: every packet gets an int sort key, so the whole trace sorts as plain ints.
+# Packet order. Perfetto sorts packets by timestamp, and packets with equal timestamps keep their
+# order in the file. So packets are written track by track, each track in time order, with
+# timestamps on a plain (not incremental) clock; only two orders matter and both are kept:
+#   * on one track at one instant: ends (innermost first), then begins (outermost first);
+#   * a flow's source before its target when both begin at the same instant: the target's track
+#     at that instant (a "late group") is written after everything else, by rank (below).
 # ---------------------------------------------------------------------------------------------
 
 
-def _flow_ranks(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes], dict[int, int]]:
-    """Flow ids leaving and entering each event (by id()), and the begin rank at equal timestamps."""
-    outgoing: dict[int, bytes] = {}  # encoded TrackEvent.flow_ids
-    incoming: dict[int, bytes] = {}  # encoded TrackEvent.terminating_flow_ids
-    rank: dict[int, int] = {}
-    same_ts = []
+def _flow_fields(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes]]:
+    """The encoded flow_ids leaving, and terminating_flow_ids entering, each event (by id())."""
+    outgoing: dict[int, bytes] = {}
+    incoming: dict[int, bytes] = {}
     for f in plan.flows:
         src, dst = id(f.source), id(f.target)
         outgoing[src] = outgoing.get(src, b"") + _T_FLOW + pack_fixed64(f.id)
         incoming[dst] = incoming.get(dst, b"") + _T_FLOW_END + pack_fixed64(f.id)
-        if f.target.ts == f.source.ts:
-            same_ts.append(f)
-    # Perfetto must read a flow's source before its target; at one timestamp, that is begin order.
-    for _ in range(_MAX_FLOW_RANK):
+    return outgoing, incoming
+
+
+_MAX_LATE_RANK = 16  # same-instant flow chains deeper than this are not ordered (never seen)
+
+
+def _late_groups(plan: Plan) -> dict[int, dict[int, int]]:
+    """For the target of each flow whose source begins at the same instant: track id -> {ts: rank},
+    rank >= 1 + the rank of the source's own (track, ts) group (0 when it has none)."""
+    same = [(f.source, f.target) for f in plan.flows if f.source.ts == f.target.ts]
+    rank: dict[tuple[int, int], int] = {}
+    for _ in range(_MAX_LATE_RANK):
         changed = False
-        for f in same_ts:
-            want = min(rank.get(id(f.source), 0) + 1, _MAX_FLOW_RANK)
-            if rank.get(id(f.target), 0) < want:
-                rank[id(f.target)] = want
+        for src, dst in same:
+            want = min(rank.get((id(src.track), src.ts), 0) + 1, _MAX_LATE_RANK)
+            key = (id(dst.track), dst.ts)
+            if rank.get(key, 0) < want:
+                rank[key] = want
                 changed = True
         if not changed:
             break
-    return outgoing, incoming, rank
+    late: dict[int, dict[int, int]] = {}
+    for (track, ts), r in rank.items():
+        late.setdefault(track, {})[ts] = r
+    return late
 
 
 _EVENT_WEIGHT = 5
@@ -598,89 +605,6 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
     return parts
 
 
-def _schedule(
-    part: _Part,
-    uuid_fields: dict[int, bytes],
-    flows: tuple[dict[int, bytes], dict[int, bytes], dict[int, int]],
-    seq_field: bytes,
-    pre: Callable[[Event], bytes | None],
-) -> tuple[list[int], list[Any], int, int]:
-    """Sorted keys, the items they index, the shift that separates them, and the time origin.
-
-    A key is ((ts - t0) << 4 | phase) << shift | item index: one int sort orders the packets by
-    time, then phase, then creation order (which keeps each track's nesting order). Items carry
-    everything about their packet that does not depend on the position in the stream.
-    """
-    outgoing, incoming, rank = flows
-    n_items = sum(2 * len(evs) for evs in part.tracks) + sum(len(c.ts) for c in part.counters) + 1
-    shift = n_items.bit_length()
-    starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
-    t0 = min(starts) if starts else 0
-
-    items: list[Any] = []
-    keys: list[int] = []
-    add_item = items.append
-    add_key = keys.append
-    # A fixed packet is 0x0a len | 0x40 delta | tail; `heads[n]` is everything before a delta of
-    # n bytes, shared by all tails of one length.
-    heads_by_len: dict[int, list[bytes]] = {}
-
-    def fixed_item(tail: bytes) -> tuple[int, list[bytes], bytes]:
-        heads = heads_by_len.get(len(tail))
-        if heads is None:
-            heads = heads_by_len[len(tail)] = [_T_PACKET + varint(1 + n + len(tail)) + _T_TIMESTAMP for n in range(11)]
-        return _FIXED_ITEM, heads, tail
-
-    for evs in part.tracks:
-        track_field = uuid_fields[id(evs[0].track)]
-        end_item = fixed_item(seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field))
-        evs.sort(key=lambda e: (e.ts, -(e.dur or 0)))  # stable: a parent before its same-start child
-        stack: list[int] = []
-        for e in evs:
-            ts = e.ts
-            while stack and stack[-1] <= ts:
-                add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
-                add_item(end_item)
-            eid = id(e)
-            phase = _BEGIN + rank.get(eid, 0) if rank else _BEGIN
-            add_key(((((ts - t0) << _PHASE_BITS) | phase) << shift) | len(items))
-            fl = outgoing.get(eid)
-            fin = incoming.get(eid)
-            add_item((_BEGIN_ITEM, e, track_field + fl + fin if fl and fin else track_field + fl if fl else
-                      track_field + fin if fin else track_field, pre(e)))
-            if e.dur is not None:
-                stack.append(ts + e.dur)
-        while stack:
-            add_key(((((stack.pop() - t0) << _PHASE_BITS) | _END) << shift) | len(items))
-            add_item(end_item)
-
-    # One packet per counter sample, built a whole series at a time. (Samples of one instant could
-    # share a packet through extra_counter_*: on the large real trace that saved 1% of the
-    # compressed bytes, and grouping cost three times as much as all other counter work.)
-    seq_te = seq_field + _T_TRACK_EVENT
-    tshift = shift + _PHASE_BITS
-    counter_bits = _COUNTER << shift
-    small = _SMALL
-    for c in part.counters:
-        head = _TE_COUNTER + uuid_fields[id(c.track)]  # type, track_uuid
-        first = len(items)
-        if any(type(v) is float for v in c.values):
-            pre = seq_te + small[len(head) + 10] + head + _T_COUNTER_DOUBLE
-            heads = fixed_item(pre + bytes(8))[1]
-            items.extend([(_FIXED_ITEM, heads, pre + pack_double(float(v))) for v in c.values])
-        else:
-            pre = seq_te + small[len(head) + 3] + head + _T_COUNTER_INT
-            heads = fixed_item(pre + b"\x00")[1]
-            items.extend([
-                (_FIXED_ITEM, heads, pre + small[v]) if 0 <= v < 128  # one varint byte
-                else fixed_item(seq_field + _framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v)))
-                for v in c.values
-            ])
-        keys.extend([((ts - t0) << tshift) | counter_bits | i for i, ts in enumerate(c.ts, first)])
-    keys.sort()
-    return keys, items, shift, t0
-
-
 # ---------------------------------------------------------------------------------------------
 # Packets
 # ---------------------------------------------------------------------------------------------
@@ -691,15 +615,14 @@ def _packet(body: bytes) -> bytes:
 
 
 def _sequence_start(seq: _Sequence) -> bytes:
-    """Defaults (timestamps on the incremental clock) and the snapshot that defines that clock."""
-    defaults = len_field(59, varint_field(58, INCREMENTAL_CLOCK_ID))
+    """Defaults (timestamps on clock 64) and the snapshot that defines that clock: µs since
+    `seq.base` µs on the boot clock."""
+    defaults = len_field(59, varint_field(58, SEQUENCE_CLOCK_ID))
     first = seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults
     if seq.dirty:  # seeded tables (RequestAnnotations)
         first += seq.take_interned()
     first = _packet(first)
-    clock = (
-        varint_field(1, INCREMENTAL_CLOCK_ID) + varint_field(2, seq.base) + varint_field(3, 1) + varint_field(4, 1000)
-    )
+    clock = varint_field(1, SEQUENCE_CLOCK_ID) + varint_field(2, 0) + varint_field(4, 1000)
     boot = varint_field(1, BOOTTIME) + varint_field(2, seq.base * 1000)
     snapshot = len_field(6, len_field(1, clock) + len_field(1, boot))
     return first + _packet(snapshot + seq.seq)
@@ -722,64 +645,147 @@ def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], descr
     return len_field(60, body)
 
 
-def _encode_range(
-    keys: list[int],
-    items: list[Any],
-    shift: int,
-    t0: int,
-    offset: int,
+def _ts_field(d: int) -> bytes:
+    """The varint of a timestamp (µs since the sequence's origin): three table lookups up to 2^42."""
+    if d < SMALL_LIMIT:
+        return _SMALL[d]
+    if d < 1 << 28:
+        return _CONT14[d & 0x3FFF] + _SMALL[d >> 14]
+    if d < 1 << 42:
+        return _CONT14[d & 0x3FFF] + _CONT14[(d >> 14) & 0x3FFF] + _SMALL[d >> 28]
+    return varint(d)
+
+
+def _nesting_order(e: Event) -> tuple[int, int]:
+    return e.ts, -(e.dur or 0)  # a parent before its same-start child
+
+
+def _encode_part(
+    part: _Part,
     seq: _Sequence,
+    t0: int,
+    uuid_fields: dict[int, bytes],
+    flows: tuple[dict[int, bytes], dict[int, bytes]],
+    late: dict[int, dict[int, int]],
+    pre: Callable[[Event], bytes | None],
     args_of: Callable[[Event], dict[str, Any]],
     header: bytes = b"",
-    batch: int = 8192,
+    batch: int = 24_576,
 ) -> Iterator[bytes]:
-    """The packets of `keys` (sorted), in batches of bytes."""
-    mask = (1 << shift) - 1
-    tshift = shift + _PHASE_BITS
+    """The packets of one part, in batches of bytes: its slice tracks, its counters, then any
+    late groups. Timestamps are µs since `t0`."""
+    outgoing, incoming = flows
     small = _SMALL
-    seq_te = seq.seq + _T_TRACK_EVENT
+    ts_field = _ts_field
+    seq_field = seq.seq
+    seq_te = seq_field + _T_TRACK_EVENT
+    # A fixed packet is 0x0a len | 0x40 timestamp | tail; `heads[n]` is everything before a
+    # timestamp of n bytes, shared by all tails of one length.
+    heads_by_len: dict[int, list[bytes]] = {}
+
+    def heads_for(tail_len: int) -> list[bytes]:
+        heads = heads_by_len.get(tail_len)
+        if heads is None:
+            heads = heads_by_len[tail_len] = [_T_PACKET + varint(1 + n + tail_len) + _T_TIMESTAMP for n in range(11)]
+        return heads
+
     begins: dict[str, tuple[bytes, bytes, str]] = {}
     instants: dict[str, tuple[bytes, bytes, str]] = {}
     annotations = seq.annotations
+
+    def begin_packet(e: Event, tsb: bytes, tail: bytes, ann: bytes | None) -> bytes:
+        # (category field, type + name fields) per event name and kind, interned on first use
+        fixed = (begins if e.dur is not None else instants).get(e.name)
+        if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
+            fixed = _fixed_fields(seq, e, begins, instants)
+        if ann is None:
+            ann = annotations(args_of(e))
+        te = b"".join((fixed[0], ann, fixed[1], tail))
+        tl = len(te)
+        body = b"".join((_T_TIMESTAMP, tsb, seq_te, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
+        if seq.dirty:
+            body += seq.take_interned()
+        body += _FLAGS_NEEDS
+        bl = len(body)
+        return b"".join((_T_PACKET, small[bl] if bl < SMALL_LIMIT else varint(bl), body))
+
     out: list[bytes] = [header]
     append = out.append
-    last = seq.last - (t0 - offset)  # deltas are taken in key space (µs since t0)
-    n = 0
-    for key in keys:
-        item = items[key & mask]
-        ts = key >> tshift
-        d = ts - last
-        last = ts
-        delta = small[d] if d < SMALL_LIMIT else varint(d)
-        if item[0] == _FIXED_ITEM:
-            append(item[1][len(delta)])
-            append(delta)
-            append(item[2])
-        else:
-            e: Event = item[1]
-            # (category field, type + name fields) per event name and kind, interned on first use
-            fixed = (begins if e.dur is not None else instants).get(e.name)
-            if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
-                fixed = _fixed_fields(seq, e, begins, instants)
-            ann = item[3]
-            if ann is None:
-                ann = annotations(args_of(e))
-            te = b"".join((fixed[0], ann, fixed[1], item[2]))
-            tl = len(te)
-            body = b"".join((_T_TIMESTAMP, delta, seq_te, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
-            if seq.dirty:
-                body += seq.take_interned()
-            body += _FLAGS_NEEDS
-            bl = len(body)
-            append(_T_PACKET)
-            append(small[bl] if bl < SMALL_LIMIT else varint(bl))
-            append(body)
-        n += 1
-        if n == batch:
+    deferred: list[tuple[int, int, Any]] = []  # (rank, order, packet bytes or begin_packet args)
+    for evs in part.tracks:
+        track = evs[0].track
+        track_field = uuid_fields[id(track)]
+        end_tail = seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field)
+        end_heads = heads_for(len(end_tail))
+        late_ts = late.get(id(track))
+        evs.sort(key=_nesting_order)
+        stack: list[int] = []
+        for e in evs:
+            ts = e.ts
+            while stack and stack[-1] <= ts:
+                end = stack.pop()
+                tsb = ts_field(end - t0)
+                if late_ts is not None and end in late_ts:
+                    deferred.append((late_ts[end], len(deferred), end_heads[len(tsb)] + tsb + end_tail))
+                    continue
+                append(end_heads[len(tsb)])
+                append(tsb)
+                append(end_tail)
+            eid = id(e)
+            fl = outgoing.get(eid)
+            fin = incoming.get(eid)
+            tail = track_field + fl + fin if fl and fin else track_field + fl if fl else \
+                track_field + fin if fin else track_field
+            if late_ts is not None and ts in late_ts:
+                deferred.append((late_ts[ts], len(deferred), (e, ts_field(ts - t0), tail, pre(e))))
+            else:
+                append(begin_packet(e, ts_field(ts - t0), tail, pre(e)))
+            if e.dur is not None:
+                stack.append(ts + e.dur)
+        while stack:
+            end = stack.pop()
+            tsb = ts_field(end - t0)
+            if late_ts is not None and end in late_ts:
+                deferred.append((late_ts[end], len(deferred), end_heads[len(tsb)] + tsb + end_tail))
+                continue
+            append(end_heads[len(tsb)])
+            append(tsb)
+            append(end_tail)
+        if len(out) >= batch:
             yield b"".join(out)
             out.clear()
-            n = 0
-    seq.last = last + (t0 - offset)
+
+    # A counter sample is one packet; a series is encoded at once.
+    for c in part.counters:
+        head = _TE_COUNTER + uuid_fields[id(c.track)]  # type, track_uuid
+        stamps = [ts_field(ts - t0) for ts in c.ts]
+        if any(type(v) is float for v in c.values):
+            prefix = seq_te + small[len(head) + 10] + head + _T_COUNTER_DOUBLE
+            heads = heads_for(len(prefix) + 8)
+            for tsb, v in zip(stamps, c.values, strict=True):
+                append(heads[len(tsb)])
+                append(tsb)
+                append(prefix + pack_double(float(v)))
+        else:
+            prefix = seq_te + small[len(head) + 3] + head + _T_COUNTER_INT
+            heads = heads_for(len(prefix) + 1)
+            for tsb, v in zip(stamps, c.values, strict=True):
+                if 0 <= v < 128:  # one varint byte
+                    append(heads[len(tsb)])
+                    append(tsb)
+                    append(prefix + small[v])
+                else:
+                    tail = seq_field + _framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v))
+                    append(heads_for(len(tail))[len(tsb)])
+                    append(tsb)
+                    append(tail)
+        if len(out) >= batch:
+            yield b"".join(out)
+            out.clear()
+
+    deferred.sort(key=lambda d: (d[0], d[1]))
+    for _, _, item in deferred:
+        append(item if type(item) is bytes else begin_packet(*item))
     yield b"".join(out)
 
 
@@ -825,21 +831,23 @@ def write_perfetto_proto(
     parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
     pre = request_annotations.lookup(requests) if request_annotations is not None else _none
 
+    flows = _flow_fields(plan)
+    late = _late_groups(plan)
+
     def encode(part: _Part, seq_id: int, with_descriptors: bool) -> Iterator[bytes]:
         # Everything from here on runs once per part, in parallel when there are two.
-        flows = _flow_ranks(plan)
-        seq = _Sequence(seq_id, 0)
+        starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
+        t0 = min(starts) if starts else offset
+        seq = _Sequence(seq_id, t0 - offset)
         if request_annotations is not None:
             seq.seed(request_annotations)
-        keys, items, shift, t0 = _schedule(part, uuid_fields, flows, seq.seq, pre)
-        seq.base = seq.last = ((keys[0] >> shift >> _PHASE_BITS) + t0 - offset) if keys else 0
         head = [_sequence_start(seq)]
         if with_descriptors:
             summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
             for i, t in enumerate(tracks):
                 desc = summary_text if i == 0 and summary_text is not None else None
                 head.append(_packet(seq.seq + track_descriptor(t, uuid_of, parents, desc)))
-        chunks = _encode_range(keys, items, shift, t0, offset, seq, args_of, b"".join(head))
+        chunks = _encode_part(part, seq, t0, uuid_fields, flows, late, pre, args_of, b"".join(head))
         yield from _deflated(chunks) if compression is Compression.DEFLATE else chunks
 
     if len(parts) > 1:
