@@ -86,6 +86,9 @@ def summary_dict(
         "input": read.to_dict(),
         "output": draw.to_dict(),
     }
+    if plan is not None and plan.time_offset_us:
+        # Fix.REBASE_TIME: every ts had this subtracted; add it back for epoch µs.
+        out["time_offset_us"] = plan.time_offset_us
     if plan is not None and plan.metadata.get("layout") == Layout.AGENT.value:
         out["layout"] = Layout.AGENT.value
         out["links"] = plan.metadata.get("flows", {})
@@ -171,7 +174,10 @@ def _convert(
     args_of = ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes)
     with _writer(fmt, records, options, args_of, pretty) as write:
         plan = build_plan(records, options, layout)
-        summary = summary_dict(read, plan.draw, options, plan) if options.embed_summary else None
+        if options.embed_summary:
+            summary = summary_dict(read, plan.draw, options, plan)
+        else:  # no report, but never drop what it takes to read the timestamps
+            summary = {"time_offset_us": plan.time_offset_us} if plan.time_offset_us else None
         if str(output) == "-":
             written = write(plan, sys.stdout.buffer, summary=summary)
         else:

@@ -15,6 +15,7 @@ import pytest
 from agent_trace.convert import ConvertOptions, build_plan, convert_files, records_from_objects
 from agent_trace.options import ALL_FIXES, Fix
 from agent_trace.report import NotDrawn
+from agent_trace.validate_proto import decode_trace
 
 RS = "dynamo.request.trace.v1"
 ROW = "sess"
@@ -189,11 +190,6 @@ class TestRebaseTime:
         assert plan.time_offset_us == 1_782_300_000_000_000
         assert build_plan(records, ConvertOptions()).time_offset_us == 0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG encode.chrome_json.write_chrome_json: Plan.time_offset_us is subtracted from every ts "
-        "but written nowhere, so the epoch offset is lost (options.Fix.REBASE_TIME; upstream-converter.md Q7)",
-    )
     def test_fixed_keeps_the_epoch_offset_in_metadata(self, tmp_path):
         src = tmp_path / "in.jsonl"
         src.write_text("".join(json.dumps(r) + "\n" for r in self.records), encoding="utf-8")
@@ -210,6 +206,21 @@ class TestRebaseTime:
             return [value]
 
         assert 1_782_300_000_000_000 in numbers(doc.get("metadata", {}))
+        assert doc["metadata"]["agent_trace"]["time_offset_us"] == 1_782_300_000_000_000
+
+    @pytest.mark.parametrize("name", ["out.json", "out.pftrace"])
+    def test_the_offset_survives_no_summary_and_reaches_protobuf(self, tmp_path, name):
+        src = tmp_path / "in.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in self.records), encoding="utf-8")
+        out = tmp_path / name
+        convert_files([str(src)], out, ConvertOptions(fixes=frozenset({Fix.REBASE_TIME}), embed_summary=False))
+        if name.endswith(".json"):
+            meta = json.loads(out.read_text(encoding="utf-8"))["metadata"]
+        else:
+            trace = decode_trace(out.read_bytes())
+            assert min(s.ts for s in trace.slices) == 0
+            meta = json.loads(trace.tracks[1].description)
+        assert meta == {"agent_trace": {"time_offset_us": 1_782_300_000_000_000}}
 
 
 # ==================================================================================================
