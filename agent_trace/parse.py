@@ -2,8 +2,9 @@
 
 `RecordParser.parse` unwraps the envelope, checks schema and event type, detects the identity era
 and builds a typed record. Anything it cannot use is counted in the `ReadReport` with a reason;
-fields that are present but unusable (null, numeric strings, NaN) are dropped and counted too
-(trace-format.md §4). In strict mode the first such problem raises `StrictModeError` instead.
+fields that are present but unusable (null, numeric strings, NaN, a negative value in a u64 field)
+are dropped and counted too (trace-format.md §4, §6). In strict mode the first such problem raises
+`StrictModeError` instead.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ STATUS_ALIASES = {
     "timeout": "cancelled",
 }
 _TOOL_PHASES = {p.value: p for p in ToolPhase}
-_REQUEST_NUMBERS = (
-    "request_received_ms", "prefill_wait_time_ms", "prefill_time_ms", "ttft_ms", "total_time_ms",
+# Numeric fields by spec type (trace-format.md §4, §6, §7): u64 values must not be negative.
+_EVENT_TIME = ("event_time_unix_ms",)
+_REQUEST_U64 = ("request_received_ms", "input_tokens", "output_tokens", "cached_tokens", "queue_depth")
+_REQUEST_F64 = (
+    "prefill_wait_time_ms", "prefill_time_ms", "ttft_ms", "total_time_ms",
     "avg_itl_ms", "kv_hit_rate", "kv_transfer_estimated_latency_ms",
-    "input_tokens", "output_tokens", "cached_tokens", "queue_depth",
 )
-_TOOL_NUMBERS = ("started_at_unix_ms", "ended_at_unix_ms", "duration_ms", "output_tokens", "output_bytes")
+_TOOL_U64 = ("started_at_unix_ms", "ended_at_unix_ms", "output_tokens", "output_bytes")
+_TOOL_F64 = ("duration_ms",)
 _PASSED_THROUGH = frozenset({"agent_headers", "kv_hints"})
 
 
@@ -78,14 +82,24 @@ class RecordParser:
         self.report.add_example(Problem(self.path, self.line, issue.value, detail))
 
     # -- fields ---------------------------------------------------------------------------------
-    def numbers(self, obj: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
-        """Finite numbers as written, or None (absent, or present but unusable and counted).
+    def numbers(
+        self, obj: dict[str, Any], u64_keys: tuple[str, ...], f64_keys: tuple[str, ...] = ()
+    ) -> list[Any]:
+        """The values of `u64_keys` then `f64_keys`: finite numbers as written, non-negative for u64
+        fields, or None (absent, or present but unusable and counted).
 
-        One loop per object rather than one call per field: this is the reader's hot path.
+        One call per object rather than one per field: this is the reader's hot path. A u64 field
+        almost always holds a non-negative int; everything else takes `_checked_u64`.
         """
         out = []
         get = obj.get
-        for key in keys:
+        for key in u64_keys:
+            v = get(key)
+            if (type(v) is int and v >= 0) or (v is None and key not in obj):
+                out.append(v)
+            else:
+                out.append(self._checked_u64(obj, key, v))
+        for key in f64_keys:
             v = get(key)
             t = type(v)
             # `v - v == 0` is false exactly for NaN and the infinities.
@@ -94,6 +108,21 @@ class RecordParser:
             else:
                 out.append(self._unusable_number(key, v))
         return out
+
+    def _checked_u64(self, obj: dict[str, Any], key: str, v: Any) -> int | float | None:
+        """The slow path of a u64 field: anything but absent or a non-negative int."""
+        t = type(v)
+        if t is int:
+            if v >= 0:
+                return v
+        elif t is float and v - v == 0.0:  # finite
+            if v >= 0:
+                return v + 0.0  # -0.0 becomes 0.0
+        else:
+            return self._unusable_number(key, v)  # null, NaN, infinities, strings, booleans
+        # Negative: an epoch time or a count below zero is not a u64 (trace-format.md §4, §6.2).
+        self.field_issue(FieldIssue.BAD_U64, key, v)
+        return None
 
     def _unusable_number(self, key: str, v: Any) -> None:
         if v is None:
@@ -162,10 +191,10 @@ class RecordParser:
             self.skip(Skip.MISSING_BODY, "request_end without a `request` object")
             return None
         event_time = event.get("event_time_unix_ms")
-        if type(event_time) is not int:
-            (event_time,) = self.numbers(event, ("event_time_unix_ms",))
-        (received, wait, prefill, ttft, total, itl, kv_hit, kv_xfer,
-         in_tok, out_tok, cached, depth) = self.numbers(req, _REQUEST_NUMBERS)
+        if type(event_time) is not int or event_time < 0:
+            (event_time,) = self.numbers(event, _EVENT_TIME)
+        (received, in_tok, out_tok, cached, depth,
+         wait, prefill, ttft, total, itl, kv_hit, kv_xfer) = self.numbers(req, _REQUEST_U64, _REQUEST_F64)
         if received is None and event_time is None:
             self.skip(Skip.MISSING_TIME, "request_end with neither request_received_ms nor event_time_unix_ms")
             return None
@@ -226,14 +255,14 @@ class RecordParser:
             self.skip(Skip.MISSING_BODY, f"{phase.value} without a `tool` object")
             return None
         event_time = event.get("event_time_unix_ms")
-        if type(event_time) is not int:  # the common case is an int; anything else gets the full check
-            (event_time,) = self.numbers(event, ("event_time_unix_ms",))
+        if type(event_time) is not int or event_time < 0:  # the common case; anything else: the full check
+            (event_time,) = self.numbers(event, _EVENT_TIME)
         if event_time is None:
             self.skip(Skip.MISSING_TIME, f"{phase.value} without event_time_unix_ms")
             return None
         _, has_ctx, ident = self._context(event, agent)
         self.report.eras[ident.era.value] += 1
-        started, ended, duration, out_tok, out_bytes = self.numbers(tool, _TOOL_NUMBERS)
+        started, ended, out_tok, out_bytes, duration = self.numbers(tool, _TOOL_U64, _TOOL_F64)
         status = tool.get("status")
         if type(status) is str:
             status = STATUS_ALIASES.get(status, status)
@@ -267,7 +296,7 @@ class RecordParser:
         return RequestPayload(
             file=self.file_index,
             line=self.line,
-            event_time_ms=self.numbers(event, ("event_time_unix_ms",))[0],
+            event_time_ms=self.numbers(event, _EVENT_TIME)[0],
             request_id=_text(payload.get("request_id")),
             endpoint=_text(payload.get("endpoint")),
             model=_text(payload.get("model")),

@@ -52,6 +52,11 @@ def request(i: int, *, session: str = "s1", **request_fields: Any) -> dict[str, 
     return {"timestamp": i, "event": event}
 
 
+def _with_event_time(rec: dict[str, Any], event_time: Any) -> dict[str, Any]:
+    rec["event"]["event_time_unix_ms"] = event_time
+    return rec
+
+
 def line(i: int, **request_fields: Any) -> bytes:
     return json.dumps(request(i, **request_fields)).encode() + b"\n"
 
@@ -392,6 +397,23 @@ CASES: list[Case] = [
         strict_line=1, strict_kind="field_bad_u64",
     ),
     Case(
+        # trace-format.md §4/§6: epoch times and counts are u64. A value below zero is counted and
+        # treated as missing (never drawn below zero); -0 and -0.0 are zero, not damage.
+        "negative_u64_values_are_counted_as_missing", "t.jsonl",
+        line(0, request_received_ms=-10)
+        + line(1, input_tokens=-1, cached_tokens=-0.5)
+        + raw(_with_event_time(request(2), -5))
+        + line(3, cached_tokens=-0.0) + line(4, queue_depth=0).replace(b'"queue_depth": 0', b'"queue_depth": -0')
+        + raw(_with_event_time(request(5, request_received_ms=-2), -1.0)),
+        kept=["r0", "r1", "r2", "r3", "r4"],
+        counts={
+            "lines": 6, **accepted(5), "field_issues": {"field_bad_u64": 6}, "skipped": {"missing_time": 1},
+        },
+        strict_line=1, strict_kind="field_bad_u64",
+        examples=[(1, "field_bad_u64"), (2, "field_bad_u64"), (2, "field_bad_u64"), (3, "field_bad_u64"),
+                  (6, "field_bad_u64"), (6, "field_bad_u64"), (6, "missing_time")],
+    ),
+    Case(
         "blank_lines", "t.jsonl", b"\n   \n" + lines(0) + b"\t\n\n" + lines(1) + b"\n \n",
         kept=["r0", "r1"], counts={"lines": 8, "blank_lines": 6, **accepted(2)},
     ),
@@ -672,13 +694,6 @@ def test_an_integer_beyond_u64_is_kept_exactly_or_counted(tmp_path: Path) -> Non
     assert exact or result.read.field_issues.get("field_bad_u64", 0) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG parse.RecordParser.numbers: negative values in u64 epoch fields (request_received_ms, "
-    "started_at_unix_ms, ...) are accepted, giving ts < 0: validate_chrome reports them and Perfetto "
-    "drops the events (stat trace_sorter_negative_timestamp_dropped). trace-format.md §4/§6: these are "
-    "u64; an unusable value should be treated as missing and counted",
-)
 def test_negative_epoch_times_are_counted_not_drawn_below_zero(tmp_path: Path) -> None:
     tool = {"schema": SCHEMA, "event_type": "tool_end", "event_time_unix_ms": 100, "agent_context": {"session_id": "s1"},
             "tool": {"tool_call_id": "c", "tool_class": "bash", "started_at_unix_ms": -20, "ended_at_unix_ms": 100}}
@@ -689,3 +704,56 @@ def test_negative_epoch_times_are_counted_not_drawn_below_zero(tmp_path: Path) -
     assert result.read.balanced()
     assert validate_chrome(json.loads(out.read_bytes())) == []
     assert sum(result.read.field_issues.values()) == 2
+
+
+def _read_one(tmp_path: Path, data: bytes, *, strict: bool = False):  # noqa: ANN202
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    return read_files([str(path)], strict=strict)
+
+
+def _tool(event_time: Any, **tool_fields: Any) -> dict[str, Any]:
+    body = {"tool_call_id": "c", "tool_class": "bash", "status": "succeeded", **tool_fields}
+    return {"schema": SCHEMA, "event_type": "tool_end", "event_time_unix_ms": event_time,
+            "agent_context": {"session_id": "s1"}, "tool": body}
+
+
+def test_negative_u64_values_on_tool_and_payload_rows_are_counted(tmp_path: Path) -> None:
+    payload = {"schema": SCHEMA, "event_type": "request_payload", "event_time_unix_ms": -3,
+               "payload": {"request_id": "r9", "request": {"messages": []}}}
+    data = (
+        raw(_tool(100, started_at_unix_ms=-20, ended_at_unix_ms=100, output_tokens=-4, output_bytes=-0))
+        + raw(_tool(200, started_at_unix_ms=150, ended_at_unix_ms=-1.5, duration_ms=50.0))
+        + raw(_tool(-7, started_at_unix_ms=1, ended_at_unix_ms=2))
+        + raw(payload)
+    )
+    records, report = _read_one(tmp_path, data)
+    assert report.balanced()
+    t0, t1 = records.tools
+    assert (t0.started_ms, t0.ended_ms, t0.output_tokens, t0.output_bytes) == (None, 100, None, 0)
+    assert (t1.started_ms, t1.ended_ms, t1.duration_ms) == (150, None, 50.0)
+    (p0,) = records.payloads
+    assert (p0.request_id, p0.event_time_ms) == ("r9", None)
+    assert report.skipped == {"missing_time": 1}
+    assert report.field_issues == {"field_bad_u64": 5}
+    path = tmp_path / "t.jsonl"
+    assert [(p.location(), p.kind, p.detail) for p in report.examples] == [
+        (f"{path}:1", "field_bad_u64", "started_at_unix_ms=-20"),
+        (f"{path}:1", "field_bad_u64", "output_tokens=-4"),
+        (f"{path}:2", "field_bad_u64", "ended_at_unix_ms=-1.5"),
+        (f"{path}:3", "field_bad_u64", "event_time_unix_ms=-7"),
+        (f"{path}:3", "missing_time", "tool_end without event_time_unix_ms"),
+        (f"{path}:4", "field_bad_u64", "event_time_unix_ms=-3"),
+    ]
+    with pytest.raises(StrictModeError) as info:
+        _read_one(tmp_path, data, strict=True)
+    assert (info.value.line, str(info.value)) == (1, f"{path}:1: field_bad_u64: started_at_unix_ms=-20")
+
+
+def test_zero_and_negative_zero_are_valid_epoch_times(tmp_path: Path) -> None:
+    data = raw(_tool(0, started_at_unix_ms=-0, ended_at_unix_ms=-0.0)) + raw(_tool(-0.0, started_at_unix_ms=0))
+    records, report = _read_one(tmp_path, data)
+    assert report.problem_count == 0
+    t0, t1 = records.tools
+    assert (t0.event_time_ms, t0.started_ms, t0.ended_ms) == (0, 0, 0.0)
+    assert str(t0.ended_ms) == "0.0" and str(t1.event_time_ms) == "0.0"  # no "-0.0" reaches the output
