@@ -10,6 +10,7 @@ are dropped and counted too (trace-format.md §4, §6). In strict mode the first
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 from .eras import KNOWN_CONTEXT_KEYS, IdentityCache
@@ -45,11 +46,19 @@ _REQUEST_F64 = (
 )
 _TOOL_U64 = ("started_at_unix_ms", "ended_at_unix_ms", "output_tokens", "output_bytes")
 _TOOL_F64 = ("duration_ms",)
+# orjson returns an integer literal outside [-2^63, 2^64) as a float; a float this large in a u64
+# field may be one, so the line is decoded again exactly (see `RecordParser.exact_ints`).
+_TWO_64 = float(2**64)
+_INF = float("inf")
 _PASSED_THROUGH = frozenset({"agent_headers", "kv_hints"})
 
 
 def _text(v: Any) -> str | None:
     return v if v is None or type(v) is str else str(v)
+
+
+def _no_source() -> None:
+    """`exact_ints` for objects decoded elsewhere: there is no source text to decode again."""
 
 
 class RecordParser:
@@ -63,6 +72,9 @@ class RecordParser:
         self.path = "<input>"
         self.file_index = 0
         self.line = 0
+        # Set by the reader: decodes the current line again with arbitrary-precision integers and puts
+        # them, in place, where the fast decoder left floats. Called only when a value looks like one.
+        self.exact_ints: Callable[[], None] = _no_source
 
     # -- problems -------------------------------------------------------------------------------
     def skip(self, reason: Skip, detail: str, *, line: int | None = None) -> None:
@@ -111,6 +123,11 @@ class RecordParser:
 
     def _checked_u64(self, obj: dict[str, Any], key: str, v: Any) -> int | float | None:
         """The slow path of a u64 field: anything but absent or a non-negative int."""
+        if type(v) is float and _TWO_64 <= v < _INF:
+            # Perhaps an integer literal orjson could not hold: if it was one, take the exact value
+            # (kept, as when the stdlib decoded the line in the first place).
+            self.exact_ints()
+            v = obj.get(key)
         t = type(v)
         if t is int:
             if v >= 0:
@@ -195,6 +212,13 @@ class RecordParser:
             (event_time,) = self.numbers(event, _EVENT_TIME)
         (received, in_tok, out_tok, cached, depth,
          wait, prefill, ttft, total, itl, kv_hit, kv_xfer) = self.numbers(req, _REQUEST_U64, _REQUEST_F64)
+        worker = req.get("worker")
+        if type(worker) is dict:
+            if type(worker.get("decode_worker_id")) is float or type(worker.get("prefill_worker_id")) is float:
+                self.exact_ints()  # u64 ids (§6.2): maybe integer literals orjson could not hold as ints
+            worker_items = tuple(worker.items())
+        else:
+            worker_items = ()
         if received is None and event_time is None:
             self.skip(Skip.MISSING_TIME, "request_end with neither request_received_ms nor event_time_unix_ms")
             return None
@@ -213,7 +237,6 @@ class RecordParser:
                     for c in raw_calls
                     if type(c) is dict
                 )
-        worker = req.get("worker")
         replay = req.get("replay")
         block = length = hashes = None
         if type(replay) is dict:
@@ -238,7 +261,7 @@ class RecordParser:
             self.file_index, self.line, agent, has_ctx, ident, event_time, _text(event.get("event_source")),
             request_id, x_request_id, model, in_tok, out_tok, cached, received, wait, prefill, ttft, total,
             itl, kv_hit, kv_xfer, depth,
-            tuple(worker.items()) if type(worker) is dict else (),
+            worker_items,
             finish, calls,
             trigger if type(trigger) is str else None,
             final,

@@ -1,9 +1,14 @@
 """Read trace files into `Records` plus a `ReadReport` (the IO edge of the input side).
 
 Lines are decoded with orjson; a line orjson refuses is retried with the standard library, which
-accepts integers beyond 64 bits and NaN literals (both then meet the parser's own checks). A line
-that neither accepts is `invalid_json`, or `truncated_tail` when it is the unterminated last line
-of its file.
+accepts NaN and Infinity literals (they then meet the parser's own checks). A line that neither
+accepts is `invalid_json`, or `truncated_tail` when it is the unterminated last line of its file.
+
+orjson does not refuse an integer literal outside [-2^63, 2^64): it returns a float. When the parser
+meets a float that may be one where the spec has an integer (a u64 field at or above 2^64, a float
+worker id) it calls `RecordParser.exact_ints`: the line is decoded again with the standard library,
+which keeps integers exact, and its integers replace orjson's floats in place (trace-format.md §6.2,
+§13 R4). A normal line pays only for the parser's type checks.
 """
 
 from __future__ import annotations
@@ -34,6 +39,34 @@ def _decode(raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError):
         return _FAILED
+
+
+def _restore_exact_ints(fast: Any, raw: bytes) -> None:
+    """Replace, in place, every float in `fast` (orjson's decoding of `raw`) that the standard
+    library decodes as an int: the integer literals orjson could not hold in 64 bits."""
+    try:
+        exact = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    stack = [(fast, exact)]
+    while stack:
+        a, b = stack.pop()
+        if type(a) is dict and type(b) is dict:
+            pairs: Any = ((k, v, b.get(k)) for k, v in a.items())
+        elif type(a) is list and type(b) is list and len(a) == len(b):
+            pairs = zip(range(len(a)), a, b, strict=True)
+        else:
+            continue
+        fixed = []
+        for key, value, other in pairs:
+            t = type(value)
+            if t is float:
+                if type(other) is int:
+                    fixed.append((key, other))
+            elif t is dict or t is list:
+                stack.append((value, other))
+        for key, other in fixed:
+            a[key] = other
 
 
 def read_files(
@@ -87,6 +120,15 @@ def _read_stream(
         if progress is not None and n:
             progress(n)
 
+    # The line being parsed, seen by `exact_ints` through the closure: no per-line cost.
+    raw = b""
+    obj: Any = None
+
+    def exact_ints() -> None:
+        if obj is not None:
+            _restore_exact_ints(obj, raw)
+
+    parser.exact_ints = exact_ints
     parse = parser.parse
     blank = 0
     for line_no, raw, is_tail in iter_lines(stream, stats, on_issue, on_progress, gz_suffix=gz_suffix):

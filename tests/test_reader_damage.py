@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from agent_trace.convert import convert_files
@@ -674,16 +675,9 @@ def test_an_integer_beyond_u64_changes_only_its_own_event(tmp_path: Path) -> Non
     assert args["r0"]["worker.decode_worker_id"] == 2**63 + 5  # untouched: still an integer
 
 
-# -- known bugs (xfail strict: remove the marker when fixed) -----------------------------------------
+# -- integers orjson cannot hold, negative u64 values (trace-format.md §6.2, §13 R4) -------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG reader._decode: orjson does not refuse integers outside [-2^63, 2^64); it returns them as "
-    "floats, so the stdlib fallback never runs and e.g. a worker id 2^64+1 silently becomes "
-    "1.8446744073709552e+19 in args (trace-format.md §6.2 and §13 R4: never route such values through "
-    "float; upstream's json keeps them exact). Expected: exact, or at least counted as a field issue",
-)
 def test_an_integer_beyond_u64_is_kept_exactly_or_counted(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_bytes(line(0, worker={"decode_worker_id": 2**64 + 1}))
@@ -710,6 +704,88 @@ def _read_one(tmp_path: Path, data: bytes, *, strict: bool = False):  # noqa: AN
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     return read_files([str(path)], strict=strict)
+
+
+def test_integers_beyond_u64_on_a_clean_line_stay_exact_everywhere_on_that_line(tmp_path: Path) -> None:
+    """orjson turns these into floats without complaint; the line is decoded again so that every
+    integer literal on it, also in objects passed through, keeps its exact value."""
+    rec = request(
+        0, input_tokens=2**64 + 7, worker={"decode_worker_id": 2**64 + 1, "prefill_worker_id": 2**64 + 2,
+                                            "decode_dp_rank": 0},
+        finish_reason_metadata={"finish_reason": "tool_calls",
+                                "tool_calls": [{"choice_index": 2**64 + 4, "tool_call_index": 0, "id": "c"}]},
+    )
+    rec["event"]["agent_context"]["x_big"] = [2**64 + 3, 1.5]
+    records, report = _read_one(tmp_path, raw(rec) + line(1, worker={"decode_worker_id": 2**64 - 1}))
+    assert report.balanced() and report.problem_count == 0
+    r0, r1 = records.requests
+    assert r0.input_tokens == 2**64 + 7 and type(r0.input_tokens) is int
+    assert dict(r0.worker) == {"decode_worker_id": 2**64 + 1, "prefill_worker_id": 2**64 + 2, "decode_dp_rank": 0}
+    assert all(type(v) is int for _, v in r0.worker)
+    assert r0.context_extra == {"x_big": [2**64 + 3, 1.5]}
+    assert r0.finish is not None and r0.finish["tool_calls"][0]["choice_index"] == 2**64 + 4
+    assert [c.choice_index for c in r0.tool_calls] == [2**64 + 4]
+    assert dict(r1.worker) == {"decode_worker_id": 2**64 - 1}  # the top of u64: orjson holds it already
+
+
+def test_an_integer_beyond_u64_in_a_token_count_is_written_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(line(0, input_tokens=2**64 + 1, worker={"decode_worker_id": 2**63 + 5}))
+    out = tmp_path / "o.json"
+    result = convert_files([str(path)], out, ConvertOptions(stages=False))
+    assert result.read.problem_count == 0
+    (args,) = [e["args"] for e in json.loads(out.read_bytes())["traceEvents"] if e["ph"] == "X"]
+    assert str(args["input_tokens"]) == str(2**64 + 1)
+    assert args["worker.decode_worker_id"] == 2**63 + 5
+
+
+def test_a_float_literal_is_not_turned_into_an_integer(tmp_path: Path) -> None:
+    """Only integer literals are made exact: a float written as a float stays one."""
+    data = line(0, worker={"decode_worker_id": 2**64 + 1}).replace(
+        b'"decode_worker_id": 18446744073709551617', b'"decode_worker_id": 1.8446744073709552e19'
+    ) + line(1, input_tokens=2**64 + 1).replace(b"18446744073709551617", b"18446744073709551617.0")
+    records, report = _read_one(tmp_path, data)
+    assert report.problem_count == 0
+    r0, r1 = records.requests
+    assert dict(r0.worker) == {"decode_worker_id": 1.8446744073709552e19}
+    assert type(r1.input_tokens) is float and r1.input_tokens == float(2**64)
+
+
+def test_a_negative_integer_beyond_i64_in_a_u64_field_is_counted(tmp_path: Path) -> None:
+    records, report = _read_one(tmp_path, line(0, request_received_ms=-(2**63) - 1, output_tokens=-(2**64)))
+    (r0,) = records.requests
+    assert (r0.received_ms, r0.output_tokens, r0.event_time_ms) == (None, None, 1050)
+    assert report.field_issues == {"field_bad_u64": 2}
+    assert [p.detail for p in report.examples] == [
+        f"request_received_ms={float(-(2**63) - 1)!r}", f"output_tokens={float(-(2**64))!r}",
+    ]
+
+
+def test_objects_decoded_elsewhere_are_parsed_as_they_are() -> None:
+    """`records_from_objects` has no source text to decode again: a float worker id stays a float."""
+    from agent_trace.convert import records_from_objects
+
+    rec = request(0, worker={"decode_worker_id": float(2**64)}, input_tokens=float(2**64))
+    records, report = records_from_objects([rec])
+    (r0,) = records.requests
+    assert dict(r0.worker) == {"decode_worker_id": float(2**64)}
+    assert r0.input_tokens == float(2**64)
+    assert report.problem_count == 0
+
+
+def test_restore_exact_ints_replaces_only_floats_the_stdlib_reads_as_ints() -> None:
+    from agent_trace.reader import _restore_exact_ints
+
+    text = b'{"a": 18446744073709551617, "b": [1, 2.5, [36893488147419103232, 1e20]], "c": {"d": -9223372036854775809}}'
+    fast = orjson.loads(text)
+    assert type(fast["a"]) is float and type(fast["b"][2][0]) is float  # what orjson gives
+    _restore_exact_ints(fast, text)
+    assert fast == {"a": 2**64 + 1, "b": [1, 2.5, [2**65, 1e20]], "c": {"d": -(2**63) - 1}}
+    assert type(fast["b"][2][1]) is float
+
+    untouched = orjson.loads(text)
+    _restore_exact_ints(untouched, b"{not json")  # nothing to go by: left as it was
+    assert type(untouched["a"]) is float
 
 
 def _tool(event_time: Any, **tool_fields: Any) -> dict[str, Any]:
