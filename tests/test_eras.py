@@ -442,7 +442,7 @@ def test_big_ints_fix_writes_strings(convert_doc):
 
 def test_an_integer_above_u64_does_not_crash(convert_doc):
     # fields.jsonl puts the 2^65 worker id on a line with a NaN literal, so orjson refuses the line and
-    # the stdlib parser keeps the integer exact (the clean-line case is the xfail below).
+    # the stdlib parser keeps the integer exact (the clean-line case is the test below).
     records, report = read_files([fixture("fields.jsonl")])
     assert dict(records.requests[0].worker) == {"decode_worker_id": ABOVE_U64}
     doc, converted = convert_doc(json_lines("fields.jsonl"))
@@ -450,12 +450,6 @@ def test_an_integer_above_u64_does_not_crash(convert_doc):
     assert requests_by_id(doc)["f-req-1"]["args"]["worker.decode_worker_id"] == str(ABOVE_U64)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG reader._decode: orjson returns an integer above 2^64 as a float instead of refusing it, "
-    "so on a line without other damage the stdlib fallback never runs and the id is written as a "
-    "float, 3.6893488147419103e+19 (trace-format.md §6.2; same bug as tests/test_reader_damage.py)",
-)
 def test_an_integer_above_u64_on_a_clean_line_is_written_as_a_string(tmp_path):
     line = {"timestamp": 0, "event": {
         "schema": "dynamo.request.trace.v1", "event_type": "request_end", "event_time_unix_ms": 1050,
