@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .layout.plan import Event, EventKind
-from .model import Era, LlmRequest
+from .model import Era, LlmRequest, ToolEvent
 from .spans import SYNTHETIC_US, InferredTool, ToolSpan
 
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
@@ -100,7 +100,17 @@ def stage_args(r: LlmRequest, kind: EventKind, clean: bool) -> dict[str, Any]:
 
 
 def tool_args(span: ToolSpan) -> dict[str, Any]:
-    t = span.event
+    args = tool_event_args(span.event)
+    if span.synthetic:
+        args["synthetic_duration"] = True
+        args["visual_duration_ms"] = _SYNTHETIC_MS
+    if span.unclosed:
+        args["unclosed"] = True
+    return args
+
+
+def tool_event_args(t: ToolEvent) -> dict[str, Any]:
+    """The args a tool slice takes from its record alone (`tool_args` adds the span's flags)."""
     args: dict[str, Any] = dict(t.identity.args)
     args["event_type"] = t.phase.value
     if t.event_source is not None:
@@ -120,11 +130,6 @@ def tool_args(span: ToolSpan) -> dict[str, Any]:
     ):
         if v is not None:
             args[key] = v
-    if span.synthetic:
-        args["synthetic_duration"] = True
-        args["visual_duration_ms"] = _SYNTHETIC_MS
-    if span.unclosed:
-        args["unclosed"] = True
     return args
 
 

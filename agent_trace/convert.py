@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from .options import ConvertOptions, Fix
 from .parse import RecordParser
 from .reader import read_files
 from .report import DrawReport, ReadReport
+from .sources import STDIN
 
 
 class OutputFormat(StrEnum):
@@ -170,9 +172,9 @@ def _convert(
     fmt: OutputFormat = OutputFormat.JSON,
     layout: Layout = Layout.UPSTREAM,
 ) -> ConversionResult:
-    records, read = read_files(files, strict=strict, progress=progress)
     args_of = ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes)
-    with _writer(fmt, records, options, args_of, pretty) as write:
+    with _writer(fmt, options, args_of, pretty, files) as (write, file_done):
+        records, read = read_files(files, strict=strict, progress=progress, file_done=file_done)
         plan = build_plan(records, options, layout)
         if options.embed_summary:
             summary = summary_dict(read, plan.draw, options, plan)
@@ -200,30 +202,40 @@ def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:
 
 @contextmanager
 def _writer(
-    fmt: OutputFormat, records: Records, options: ConvertOptions, args_of: ArgsBuilder, pretty: bool
-) -> Iterator[Callable[..., int]]:
-    """`write(plan, fh, summary=...)` for `fmt`, entered before the layout is built.
+    fmt: OutputFormat, options: ConvertOptions, args_of: ArgsBuilder, pretty: bool, files: Sequence[str]
+) -> Iterator[tuple[Callable[..., int], Callable[[Records], None] | None]]:
+    """`write(plan, fh, summary=...)` for `fmt`, and what to call after each input file is read;
+    entered before anything is read.
 
-    For protobuf, the request annotations are encoded from here on, on the second core while the
-    caller lays out (see `RequestAnnotations`); `write` waits for them. Leaving early stops them.
+    For protobuf, the slices' debug annotations are encoded from the records as they are read, on
+    the second core while the caller reads on and lays out (see `proto_args.AheadEncoder`);
+    `write` waits for them. Leaving early stops that work.
     """
     if fmt is not OutputFormat.PROTO:
-        yield partial(write_chrome_json, args_of=args_of, pretty=pretty, parallel=True)
+        yield partial(write_chrome_json, args_of=args_of, pretty=pretty, parallel=True), None
         return
-    from .encode.proto import Compression, RequestAnnotations, start_request_annotations, write_perfetto_proto
+    from .encode.proto import Compression, write_perfetto_proto
+    from .encode.proto_args import AheadEncoder
 
-    ahead = start_request_annotations(records.requests, request_kinds(options), args_of)
+    ahead = AheadEncoder(request_kinds(options), args_of, [_size(f) for f in files])
 
     def write(plan: Plan, fh: BinaryIO, *, summary: dict[str, Any] | None) -> int:
         return write_perfetto_proto(
             plan, fh, args_of, summary=summary, parallel=True, compression=Compression.DEFLATE,
-            request_annotations=RequestAnnotations(*ahead.result()), requests=records.requests,
+            ahead=ahead.result(),
         )
 
     try:
-        yield write
+        yield write, ahead.records_read
     finally:
         ahead.cancel()
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path) if path != STDIN else None
+    except OSError:
+        return None
 
 
 def records_from_objects(objects: Iterable[Any], *, strict: bool = False) -> tuple[Records, ReadReport]:

@@ -75,8 +75,10 @@ def read_files(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     stdin: BinaryIO | None = None,
+    file_done: Callable[[Records], None] | None = None,
 ) -> tuple[Records, ReadReport]:
-    """Read already-expanded inputs in order. `progress` gets the number of bytes read."""
+    """Read already-expanded inputs in order. `progress` gets the number of bytes read;
+    `file_done` gets the records read so far after each input (to start work on them early)."""
     records = Records(files=list(files), requests=[], tools=[], payloads=[])
     report = ReadReport()
     parser = RecordParser(records, report, strict=strict)
@@ -95,6 +97,8 @@ def read_files(
                 raise StrictModeError(f"cannot read: {exc.strerror or exc}", path=path) from exc
             report.file_issues[FileIssue.UNREADABLE.value] += 1
             report.add_example(Problem(path, None, FileIssue.UNREADABLE.value, str(exc)))
+        if file_done is not None:
+            file_done(records)
     return records, report
 
 

@@ -36,9 +36,11 @@ def test_a_failing_child_is_an_error_not_a_wrong_value() -> None:
 
 def test_cancel_stops_a_child_nobody_waits_for() -> None:
     call = ForkedCall(lambda: sum(range(10**9)))
+    pid = call._pid
+    assert pid > 0
     call.cancel()
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # reaped: no child left behind
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped: nothing left behind
 
 
 def test_spooled_child_appends_its_bytes_after_the_parents() -> None:

@@ -33,10 +33,11 @@ from agent_trace.convert import (
     format_for_path,
     request_kinds,
 )
-from agent_trace.encode import proto
+from agent_trace.encode import proto_args
 from agent_trace.encode.chrome_json import write_chrome_json
 from agent_trace.encode.proto import write_perfetto_proto
 from agent_trace.layout.plan import Plan
+from agent_trace.model import Records
 from agent_trace.options import ALL_FIXES, ConvertOptions
 from agent_trace.reader import read_files
 from agent_trace.validate import validate_chrome
@@ -240,31 +241,60 @@ def test_small_agent_layout_json_matches_golden(tmp_path: Path, monkeypatch: pyt
     check_golden(GOLDEN / "proto_small-agent-layout.json", out.read_bytes(), update_goldens)
 
 
+def encode_ahead(records: Records, plan: Plan, options: ConvertOptions, cut: int | None) -> bytes:
+    """Encode with annotations encoded ahead: in one chunk, or in two when `cut` requests and
+    tools were read by the end of the first of two input files."""
+    args = ArgsBuilder(clean_stages="clean-stages" in options.fixes)
+    encoder = proto_args.AheadEncoder(request_kinds(options), args, [1, 2] if cut is not None else [])
+    if cut is not None:
+        encoder.records_read(Records(files=records.files, requests=records.requests[:cut],
+                                     tools=records.tools[:cut], payloads=[]))
+    buf = io.BytesIO()
+    write_perfetto_proto(plan, buf, args, ahead=encoder.result(records))
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_request_annotations_encoded_ahead_change_no_arg(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Annotations encoded before the layout (in a forked child, as for large inputs) decode to
-    exactly what encoding each event's args on the spot gives; the bytes do not depend on where
-    they were encoded."""
+def test_annotations_encoded_ahead_change_no_arg(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Annotations encoded before the layout, in one chunk or two, in forked children (as for
+    large inputs) or inline, decode to exactly what encoding each event's args on the spot
+    gives; the bytes depend on the chunk boundaries only, not on where chunks were encoded."""
     options = CONFIGS[config]
     records, _ = read_files([str(ROOT / SMALL)])
     plan = build_plan(records, options, Layout.AGENT)
-    args = ArgsBuilder(clean_stages="clean-stages" in options.fixes)
+    on_the_spot = dump(decode_trace(encode(plan, options)))
+    outputs = {}
+    for fork_min in (0, 1 << 30):
+        monkeypatch.setattr(proto_args, "FORK_MIN_RECORDS", fork_min)
+        for cut in (None, 20):
+            outputs[fork_min, cut] = data = encode_ahead(records, plan, options, cut)
+            trace = decode_trace(data)
+            assert validate_proto(trace) == []
+            assert dump(trace) == on_the_spot
+    assert outputs[0, None] == outputs[1 << 30, None] and outputs[0, 20] == outputs[1 << 30, 20]
+    assert outputs[0, None] != outputs[0, 20]  # two chunks really were made
 
-    def with_ahead(fork_min: int) -> bytes:
-        monkeypatch.setattr(proto, "PREENCODE_FORK_MIN_REQUESTS", fork_min)
-        ahead = proto.start_request_annotations(records.requests, request_kinds(options), args)
-        pre = proto.RequestAnnotations(*ahead.result())
-        assert len(pre.blobs) == len(records.requests) * len(request_kinds(options))
-        buf = io.BytesIO()
-        write_perfetto_proto(plan, buf, args, request_annotations=pre, requests=records.requests)
-        return buf.getvalue()
 
-    forked, inline = with_ahead(0), with_ahead(1 << 30)
-    assert forked == inline
-    on_the_spot = decode_trace(encode(plan, options))
-    ahead = decode_trace(forked)
-    assert validate_proto(ahead) == []
-    assert dump(ahead) == dump(on_the_spot)
+def test_a_chunk_that_outgrows_its_interning_range_is_encoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    records, _ = read_files([str(ROOT / SMALL)])
+    options = ConvertOptions()
+    plan = build_plan(records, options, Layout.AGENT)
+    on_the_spot = dump(decode_trace(encode(plan, options)))
+    monkeypatch.setattr(proto_args, "STRING_SPAN", 8)  # each chunk needs more than 8 strings
+    monkeypatch.setattr(proto_args, "NAME_SPAN", 4)
+    trace = decode_trace(encode_ahead(records, plan, options, 20))
+    assert validate_proto(trace) == []
+    assert dump(trace) == on_the_spot
+
+
+def test_the_first_chunk_is_cut_after_a_third_of_the_input() -> None:
+    def cut(sizes: list[int | None]) -> int:
+        return proto_args.AheadEncoder((), ArgsBuilder(), sizes)._first_cut
+
+    assert cut([10, 10, 10]) == 1
+    assert cut([1, 4, 4]) == 2
+    assert cut([1, 1, 1, 10]) == 0  # a third is only reached with the last file: one chunk at the end
+    assert cut([50]) == 0 and cut([10, None]) == 0 and cut([]) == 0
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:

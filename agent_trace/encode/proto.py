@@ -5,7 +5,7 @@ The file is a `perfetto.protos.Trace`: a stream of `TracePacket`s, hand-encoded 
 those classes and compare). Contract:
 
 * each sequence starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
-  that makes clock 64 count µs from the sequence's first instant (`_Sequence.base`), so a
+  that makes clock 64 count µs from the sequence's first instant (`PacketSequence.base`), so a
   timestamp takes 3 to 5 bytes instead of 9.
 * one `TrackDescriptor` per plan track: `uuid` 1..N in plan order, `parent_uuid` from
   `Track.parent`, `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
@@ -17,12 +17,11 @@ those classes and compare). Contract:
   begin, `terminating_flow_ids` on the target's begin.
 * event names, categories, debug-annotation names and string values are interned per sequence
   (`InternedData`; `sequence_flags` 3 on a sequence's first packet, 2 on packets that use
-  interned data). With `RequestAnnotations` (encoded before the layout, on the other core), every
-  sequence starts with their tables, in its first packet.
-* args are `ArgsBuilder`'s, as debug annotations: a key `a.b` becomes a dict `a` with an entry `b`
-  (Perfetto would otherwise turn the dot into `_`), so arg keys match the JSON output's
-  (`debug.worker.decode_worker_id` here, `args.worker.decode_worker_id` there). Integers outside
-  int64 (u64 worker ids above 2^63) are written as strings; None values are left out.
+  interned data). Annotations encoded ahead (`proto_args.AheadEncoder`, on the other core while
+  the input is read and laid out) come with their tables, which start every sequence.
+* args are `ArgsBuilder`'s, as debug annotations (`proto_args.PacketSequence.annotations`), with
+  the same keys as the JSON output's (`debug.worker.decode_worker_id` here,
+  `args.worker.decode_worker_id` there).
 * `Compression.DEFLATE` wraps the packet stream in zlib `compressed_packets` chunks.
 
 Packets are written track by track, each track in time order, then the counter series (see
@@ -40,22 +39,20 @@ cross subtrees, and the trace means the same either way.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from enum import StrEnum
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import orjson
 
-from ..args import ArgsBuilder
-from ..layout.plan import Event, EventKind, Plan, Track, TrackKind
-from ..model import LlmRequest
-from ..parallel import ForkedCall, SpooledChild
+from ..layout.plan import Event, Plan, Track, TrackKind
+from ..parallel import SpooledChild
+from .proto_args import Ahead, PacketSequence, framed, utf8
 from .protowire import (
     _CONT14,
     _SMALL,
     MASK64,
     SMALL_LIMIT,
-    _pack_d,
     len_field,
     pack_double,
     pack_fixed64,
@@ -65,7 +62,6 @@ from .protowire import (
 
 SEQUENCE_CLOCK_ID = 64  # the first sequence-scoped clock id
 BOOTTIME = 6
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER = 1, 2, 3, 4
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
@@ -83,334 +79,15 @@ _TE_BEGIN = b"\x48\x01"  # TrackEvent.type = 9
 _TE_END = b"\x48\x02"
 _TE_INSTANT = b"\x48\x03"
 _TE_COUNTER = b"\x48\x04"
-_T_ANNOTATION = b"\x22"  # TrackEvent.debug_annotations = 4
 _T_COUNTER_INT = b"\xf0\x01"  # TrackEvent.counter_value = 30, varint
 _T_COUNTER_DOUBLE = b"\xe1\x02"  # TrackEvent.double_counter_value = 44, fixed64
 _T_FLOW = b"\xf9\x02"  # TrackEvent.flow_ids = 47, fixed64
 _T_FLOW_END = b"\x81\x03"  # TrackEvent.terminating_flow_ids = 48, fixed64
-_DA_NAME_IID = b"\x08"  # DebugAnnotation.name_iid = 1
-_DA_BOOL = b"\x10"
-_DA_INT = b"\x20"
-_DA_DOUBLE = b"\x29"
-_DA_DICT_ENTRY = b"\x5a"  # dict_entries = 11
-_DA_ARRAY_VALUE = b"\x62"  # array_values = 12
-_DA_STRING = b"\x32"  # string_value = 6
-_DA_STRING_IID = b"\x88\x01"  # string_value_iid = 17
 
-
-def _utf8(text: str) -> bytes:
-    """UTF-8 for a protobuf string; a lone surrogate (json accepts "\\ud800") becomes U+FFFD."""
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
-
-
-def _framed(tag: bytes, body: bytes) -> bytes:
-    n = len(body)
-    return tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
-
-
-class _Sequence:
-    """Interning tables and the running timestamp of one trusted packet sequence."""
-
-    def __init__(self, seq_id: int, base_us: int) -> None:
-        self.seq = varint_field(10, seq_id)
-        self.base = base_us
-        self.names: dict[str, bytes] = {}  # event name -> encoded TrackEvent.name_iid field
-        self.cats: dict[str, bytes] = {}  # category -> encoded TrackEvent.category_iids field
-        self.keys: dict[str, _Key] = {}  # top-level arg key
-        self.nested_keys: dict[Any, _Key] = {}  # key inside a dict-valued arg
-        self.groups: dict[bytes, bytes] = {}
-        self.ann_names: dict[str, int] = {}
-        self.strings: dict[str, int] = {}
-        self.new_cats: list[bytes] = []
-        self.new_names: list[bytes] = []
-        self.new_ann_names: list[bytes] = []
-        self.new_strings: list[bytes] = []
-        self.dirty = False
-
-    # -- interning ---------------------------------------------------------------------------
-
-    def name_field(self, name: str) -> bytes:
-        iid = len(self.names) + 1
-        self.new_names.append(_framed(b"\x12", b"\x08" + varint(iid) + len_field(2, _utf8(name))))
-        self.dirty = True
-        b = self.names[name] = b"\x50" + varint(iid)
-        return b
-
-    def cat_field(self, cat: str) -> bytes:
-        iid = len(self.cats) + 1
-        self.new_cats.append(_framed(b"\x0a", b"\x08" + varint(iid) + len_field(2, _utf8(cat))))
-        self.dirty = True
-        b = self.cats[cat] = b"\x18" + varint(iid)
-        return b
-
-    def ann_name_iid(self, name: str) -> int:
-        iid = self.ann_names.get(name)
-        if iid is None:
-            iid = self.ann_names[name] = len(self.ann_names) + 1
-            self.new_ann_names.append(_framed(b"\x1a", b"\x08" + varint(iid) + len_field(2, _utf8(name))))
-            self.dirty = True
-        return iid
-
-    def string_iid(self, s: str) -> int:
-        iid = self.strings.get(s)
-        if iid is None:
-            iid = self.strings[s] = len(self.strings) + 1
-            vb = _utf8(s)
-            n = len(vb)
-            # InternedString {iid = 1, str = 2} as InternedData.debug_annotation_string_values = 29
-            body = b"\x08" + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid)) + b"\x12" + (
-                _SMALL[n] if n < SMALL_LIMIT else varint(n)) + vb
-            n = len(body)
-            self.new_strings.append(b"\xea\x01" + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
-            self.dirty = True
-        return iid
-
-    def seed(self, pre: RequestAnnotations) -> None:
-        """Start with `pre`'s interning tables, so its annotation bytes are valid here."""
-        assert not self.ann_names and not self.strings, "seed a fresh sequence"
-        self.ann_names = dict(zip(pre.names, range(1, len(pre.names) + 1), strict=True))
-        self.strings = dict(zip(pre.strings, range(1, len(pre.strings) + 1), strict=True))
-        self.new_ann_names.append(pre.names_interned)
-        self.new_strings.append(pre.strings_interned)
-        self.dirty = True
-
-    def take_interned(self) -> bytes:
-        """The pending InternedData entries, framed as a TracePacket field, and reset."""
-        body = b"".join(self.new_cats + self.new_names + self.new_ann_names + self.new_strings)
-        self.new_cats.clear()
-        self.new_names.clear()
-        self.new_ann_names.clear()
-        self.new_strings.clear()
-        self.dirty = False
-        return _framed(_T_INTERNED, body)
-
-    # -- debug annotations -------------------------------------------------------------------
-
-    def _key(self, key: str, nested: bool = False) -> _Key:
-        head, dot, leaf = key.partition(".")
-        if dot and head and leaf and not nested:
-            kk = _Key(self.ann_name_iid(leaf), self.ann_name_iid(head), True)
-            # One bytes object per group name: `annotations` tells groups apart by identity.
-            kk.group = self.groups.setdefault(kk.group, kk.group)  # type: ignore[arg-type]
-        else:
-            kk = _Key(self.ann_name_iid(key), None, nested)
-        (self.nested_keys if nested else self.keys)[key] = kk
-        return kk
-
-    def value(self, v: Any) -> bytes | None:
-        """The value fields of a DebugAnnotation (strings interned), or None to leave it out."""
-        t = type(v)
-        if t is str:
-            iid = self.strings.get(v)
-            if iid is None:
-                iid = self.string_iid(v)
-            return _DA_STRING_IID + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid))
-        if t is int:
-            if 0 <= v < SMALL_LIMIT:
-                return _DA_INT + _SMALL[v]
-            if 0 <= v < 1 << 28:
-                return _DA_INT + _CONT14[v & 0x3FFF] + _SMALL[v >> 14]
-            if 0 <= v < 1 << 42:  # epoch milliseconds: three table lookups
-                return _DA_INT + _CONT14[v & 0x3FFF] + _CONT14[(v >> 14) & 0x3FFF] + _SMALL[v >> 28]
-            if INT64_MIN <= v <= INT64_MAX:
-                return _DA_INT + varint(v)
-            return self.value(str(v))
-        if t is float:
-            return _DA_DOUBLE + pack_double(v)
-        if t is bool:
-            return b"\x10\x01" if v else b"\x10\x00"
-        if v is None:
-            return None
-        if t is dict:
-            return self._dict_value(v)
-        if t is list or t is tuple:
-            parts = []
-            for item in v:
-                body = self._dict_value(item) if type(item) is dict else self.value(item)
-                if body is not None:
-                    n = len(body)
-                    parts.append(_DA_ARRAY_VALUE + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
-            return b"".join(parts)
-        if isinstance(v, bool):
-            return self.value(bool(v))
-        if isinstance(v, int):  # an int subclass (IntEnum)
-            return self.value(int(v))
-        if isinstance(v, float):
-            return self.value(float(v))
-        if isinstance(v, dict):
-            return self._dict_value(dict(v))
-        return self.value(str(v))
-
-    def _dict_value(self, d: dict[Any, Any]) -> bytes:
-        """dict_entries of a nested dict; entries are cached per (key, value) like top-level args."""
-        parts = []
-        keys = self.nested_keys
-        for k, v in d.items():
-            kk = keys.get(k)
-            if kk is None:
-                if v is None:
-                    continue
-                kk = self._key(str(k), nested=True)
-                keys[k] = kk
-            t = type(v)
-            cache = kk.strs if t is str else kk.ints if t is int else None
-            b = cache.get(v) if cache is not None else None
-            if b is None:
-                b = self._encode(kk, cache, v)
-                if b is None:
-                    continue
-            parts.append(b)
-        return b"".join(parts)
-
-    def _encode(self, kk: _Key, cache: dict[Any, bytes] | None, v: Any) -> bytes | None:
-        """A finished annotation (or dict entry) for `v`; cached in `cache` while that pays."""
-        val = self.value(v)
-        if val is None:
-            return None
-        body = kk.name + val
-        n = len(body)
-        b = kk.tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
-        if cache is not None:
-            cache[v] = b
-            if kk.misses >= 0:  # on probation: count, and decide once enough lookups were seen
-                kk.lookups += 1
-                kk.misses += 1
-                if kk.lookups >= _CACHE_PROBATION:
-                    if kk.misses * 2 > kk.lookups:
-                        # Most lookups missed: the values are (nearly) unique (ids, timestamps),
-                        # and the inline paths are cheaper than the cache. Uncached strings are
-                        # then written inline rather than interned, unless interned already.
-                        kk.strs = kk.ints = None
-                    kk.misses = -1
-        return b
-
-    def annotations(self, args: dict[str, Any]) -> bytes:
-        """TrackEvent.debug_annotations fields for `args` (consecutive `a.*` keys share one dict)."""
-        out: list[bytes] = []
-        append = out.append
-        keys = self.keys
-        encode = self._encode
-        strings = self.strings
-        small = _SMALL
-        group: bytes | None = None
-        entries: list[bytes] = []
-        b: bytes | None
-        cache: dict[Any, bytes] | None
-        for k, v in args.items():
-            kk = keys.get(k)
-            if kk is None:
-                if v is None:  # left out; and its name is not interned for nothing
-                    continue
-                kk = self._key(k)
-            t = type(v)
-            if t is float:
-                b = kk.float_head + _pack_d(v)
-            elif t is str:
-                cache = kk.strs
-                if cache is None:  # unique strings: inline unless already interned
-                    iid = strings.get(v)
-                    if iid is not None:
-                        b = kk.iid_head + (small[iid] if iid < SMALL_LIMIT else varint(iid))
-                        b = kk.tag + small[len(b)] + b
-                    else:
-                        vb = _utf8(v)
-                        n = len(vb)
-                        b = kk.str_head[n] + vb if n < 120 else _inline_string(kk, vb)
-                else:
-                    b = cache.get(v)
-                    if b is None:
-                        b = encode(kk, cache, v)
-                    elif kk.misses >= 0:
-                        kk.lookups += 1
-            elif t is int:
-                cache = kk.ints
-                if cache is None:
-                    if 0 <= v < 1 << 42:  # epoch milliseconds and most counts: three lookups
-                        if v < SMALL_LIMIT:
-                            vb = small[v]
-                        elif v < 1 << 28:
-                            vb = _CONT14[v & 0x3FFF] + small[v >> 14]
-                        else:
-                            vb = _CONT14[v & 0x3FFF] + _CONT14[(v >> 14) & 0x3FFF] + small[v >> 28]
-                        b = kk.int_head[len(vb)] + vb
-                    else:
-                        b = encode(kk, None, v)
-                else:
-                    b = cache.get(v)
-                    if b is None:
-                        b = encode(kk, cache, v)
-                    elif kk.misses >= 0:
-                        kk.lookups += 1
-            else:
-                b = encode(kk, None, v)
-                if b is None:
-                    continue
-            g = kk.group
-            if g is None:
-                if group is not None:
-                    append(_group_annotation(group, entries))
-                    group = None
-                    entries = []
-                append(b)  # type: ignore[arg-type]
-            else:
-                if g is not group and group is not None:
-                    append(_group_annotation(group, entries))
-                    entries = []
-                group = g
-                entries.append(b)  # type: ignore[arg-type]
-        if group is not None:
-            append(_group_annotation(group, entries))
-        return b"".join(out)
-
-
-class _Key:
-    """Encoding state of one annotation name.
-
-    `strs`/`ints` map a value to its finished annotation bytes, because most values repeat: a
-    request's id, model and timings reappear on its stage slices; sessions, tool classes, statuses,
-    token counts and worker ids repeat across events. A name whose values turn out to be unique
-    (timestamps, tool-call ids) stops caching after `_CACHE_PROBATION` lookups and takes the
-    inline paths (`*_head`: everything before the value bytes, by value length).
-    """
-
-    __slots__ = (
-        "name", "group", "tag", "strs", "ints", "lookups", "misses", "float_head", "int_head", "str_head", "iid_head"
-    )
-
-    def __init__(self, name_iid: int, group_iid: int | None, entry: bool) -> None:
-        self.name = _DA_NAME_IID + varint(name_iid)
-        self.group = None if group_iid is None else _DA_NAME_IID + varint(group_iid)
-        self.tag = _DA_DICT_ENTRY if entry else _T_ANNOTATION
-        self.strs: dict[str, bytes] | None = {}
-        self.ints: dict[int, bytes] | None = {}
-        self.lookups = 0
-        self.misses = 0
-        name, tag = self.name, self.tag
-        self.float_head = tag + _SMALL[len(name) + 9] + name + _DA_DOUBLE
-        self.int_head = [tag + _SMALL[len(name) + 1 + n] + name + _DA_INT for n in range(11)]
-        self.str_head = [tag + _SMALL[len(name) + 2 + n] + name + _DA_STRING + _SMALL[n] for n in range(120)]
-        self.iid_head = name + _DA_STRING_IID
-
-
-def _inline_string(kk: _Key, vb: bytes) -> bytes:
-    body = kk.name + _DA_STRING + varint(len(vb)) + vb
-    return kk.tag + varint(len(body)) + body
-
-
-def _group_annotation(name_field: bytes, entries: list[bytes]) -> bytes:
-    body = name_field + b"".join(entries)
-    n = len(body)
-    return _T_ANNOTATION + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
-
-
-_CACHE_PROBATION = 4096
 
 
 def _fixed_fields(
-    seq: _Sequence, e: Event, begins: dict[str, tuple[bytes, bytes, str]], instants: dict[str, tuple[bytes, bytes, str]]
+    seq: PacketSequence, e: Event, begins: dict[str, tuple[bytes, bytes, str]], instants: dict[str, tuple[bytes, bytes, str]]
 ) -> tuple[bytes, bytes, str]:
     cat = seq.cats.get(e.cat) or seq.cat_field(e.cat)
     name = seq.names.get(e.name) or seq.name_field(e.name)
@@ -419,76 +96,6 @@ def _fixed_fields(
     else:
         fixed = begins[e.name] = (cat, _TE_BEGIN + name, e.cat)
     return fixed
-
-
-# ---------------------------------------------------------------------------------------------
-# Request annotations, encoded ahead of the layout
-# ---------------------------------------------------------------------------------------------
-
-class RequestAnnotations(NamedTuple):
-    """The debug annotations of every slice drawn from an LLM request, and the interning tables
-    they refer to (every sequence that uses them is seeded with these, see `_Sequence.seed`).
-
-    Args depend only on an event's kind and subject (`ArgsBuilder.of`), so they can be encoded
-    before the layout exists: `start_request_annotations` does that on the second core while the
-    first lays out, which takes four fifths of the argument work off the critical path. Built by
-    one deterministic loop over the records, the bytes do not depend on where it ran.
-    """
-
-    kinds: tuple[int, ...]  # EventKind values, in `blobs` order
-    names: list[str]  # interned annotation names, iid = position + 1
-    strings: list[str]  # interned string values, iid = position + 1
-    names_interned: bytes  # the same tables, as InternedData fields
-    strings_interned: bytes
-    blobs: list[bytes]  # annotations of request i, kind k: blobs[i * len(kinds) + k]
-
-    def lookup(self, requests: Sequence[LlmRequest]) -> Callable[[Event], bytes | None]:
-        """`pre(event)`: the event's annotation bytes, or None when they were not encoded ahead."""
-        base = {id(r): i * len(self.kinds) for i, r in enumerate(requests)}
-        position = {EventKind(k): j for j, k in enumerate(self.kinds)}
-        blobs = self.blobs
-
-        def pre(e: Event) -> bytes | None:
-            j = position.get(e.kind)
-            if j is None:
-                return None
-            i = base.get(id(e.subject))
-            return None if i is None else blobs[i + j]
-
-        return pre
-
-
-def encode_request_annotations(
-    requests: Sequence[LlmRequest], kinds: Sequence[EventKind], args: ArgsBuilder
-) -> RequestAnnotations:
-    seq = _Sequence(0, 0)
-    annotations = seq.annotations
-    of = args.of
-    blobs = [annotations(of(k, r)) for r in requests for k in kinds]
-    return RequestAnnotations(
-        tuple(int(k) for k in kinds),
-        list(seq.ann_names),
-        list(seq.strings),
-        b"".join(seq.new_ann_names),
-        b"".join(seq.new_strings),
-        blobs,
-    )
-
-
-# Below this many requests, forking costs more than the work it moves.
-PREENCODE_FORK_MIN_REQUESTS = 5_000
-
-
-def start_request_annotations(
-    requests: Sequence[LlmRequest], kinds: Sequence[EventKind], args: ArgsBuilder
-) -> ForkedCall:
-    """Encode request annotations on the second core (large inputs); `.result()` is a
-    `RequestAnnotations` tuple (use `RequestAnnotations(*value)`)."""
-    kinds = tuple(kinds)
-    return ForkedCall(
-        lambda: tuple(encode_request_annotations(requests, kinds, args)),
-        fork=len(requests) >= PREENCODE_FORK_MIN_REQUESTS,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,15 +218,15 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
 
 
 def _packet(body: bytes) -> bytes:
-    return _framed(_T_PACKET, body)
+    return framed(_T_PACKET, body)
 
 
-def _sequence_start(seq: _Sequence) -> bytes:
+def _sequence_start(seq: PacketSequence) -> bytes:
     """Defaults (timestamps on clock 64) and the snapshot that defines that clock: µs since
     `seq.base` µs on the boot clock."""
     defaults = len_field(59, varint_field(58, SEQUENCE_CLOCK_ID))
     first = seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults
-    if seq.dirty:  # seeded tables (RequestAnnotations)
+    if seq.dirty:  # seeded tables (annotations encoded ahead)
         first += seq.take_interned()
     first = _packet(first)
     clock = varint_field(1, SEQUENCE_CLOCK_ID) + varint_field(2, 0) + varint_field(4, 1000)
@@ -630,7 +237,7 @@ def _sequence_start(seq: _Sequence) -> bytes:
 
 def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], description: str | None = None) -> bytes:
     body = varint_field(1, uuid_of[t.uid])
-    body += len_field(2, _utf8(t.shared_name or t.name))
+    body += len_field(2, utf8(t.shared_name or t.name))
     if t.parent is not None and t.parent in uuid_of:
         body += varint_field(5, uuid_of[t.parent])
     if t.kind is TrackKind.COUNTER:
@@ -641,7 +248,7 @@ def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], descr
         body += varint_field(12, t.rank & MASK64)
     desc = description if description is not None else t.description
     if desc:
-        body += len_field(14, _utf8(desc))
+        body += len_field(14, utf8(desc))
     return len_field(60, body)
 
 
@@ -662,7 +269,7 @@ def _nesting_order(e: Event) -> tuple[int, int]:
 
 def _encode_part(
     part: _Part,
-    seq: _Sequence,
+    seq: PacketSequence,
     t0: int,
     uuid_fields: dict[int, bytes],
     flows: tuple[dict[int, bytes], dict[int, bytes]],
@@ -715,7 +322,7 @@ def _encode_part(
     for evs in part.tracks:
         track = evs[0].track
         track_field = uuid_fields[id(track)]
-        end_tail = seq_field + _framed(_T_TRACK_EVENT, _TE_END + track_field)
+        end_tail = seq_field + framed(_T_TRACK_EVENT, _TE_END + track_field)
         end_heads = heads_for(len(end_tail))
         late_ts = late.get(id(track))
         evs.sort(key=_nesting_order)
@@ -775,7 +382,7 @@ def _encode_part(
                     append(tsb)
                     append(prefix + small[v])
                 else:
-                    tail = seq_field + _framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v))
+                    tail = seq_field + framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v))
                     append(heads_for(len(tail))[len(tsb)])
                     append(tsb)
                     append(tail)
@@ -802,7 +409,7 @@ def _deflated(chunks: Iterator[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         if chunk:
             # level 1: about 3x smaller at a fraction of the encoding cost; higher levels gain ~10%
-            yield _packet(_framed(_T_COMPRESSED, zlib.compress(chunk, 1)))
+            yield _packet(framed(_T_COMPRESSED, zlib.compress(chunk, 1)))
 
 
 def write_perfetto_proto(
@@ -813,8 +420,7 @@ def write_perfetto_proto(
     summary: dict[str, Any] | None = None,
     parallel: bool = False,
     compression: Compression = Compression.NONE,
-    request_annotations: RequestAnnotations | None = None,
-    requests: Sequence[LlmRequest] = (),
+    ahead: Ahead | None = None,
 ) -> int:
     """Write the trace; returns the number of track events (slice begins, ends, instants and
     counter samples) written.
@@ -829,7 +435,7 @@ def write_perfetto_proto(
     offset = plan.time_offset_us
     size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
     parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
-    pre = request_annotations.lookup(requests) if request_annotations is not None else _none
+    pre = ahead.lookup() if ahead is not None else _none
 
     flows = _flow_fields(plan)
     late = _late_groups(plan)
@@ -838,9 +444,9 @@ def write_perfetto_proto(
         # Everything from here on runs once per part, in parallel when there are two.
         starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
         t0 = min(starts) if starts else offset
-        seq = _Sequence(seq_id, t0 - offset)
-        if request_annotations is not None:
-            seq.seed(request_annotations)
+        seq = PacketSequence(seq_id, t0 - offset)
+        if ahead is not None:
+            seq.seed(ahead.chunks)
         head = [_sequence_start(seq)]
         if with_descriptors:
             summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
