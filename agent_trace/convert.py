@@ -77,7 +77,7 @@ def summary_dict(
     read: ReadReport, draw: DrawReport, options: ConvertOptions, plan: Plan | None = None
 ) -> dict[str, Any]:
     """What we embed in outputs: deterministic (no clock, no host), so same input gives same bytes."""
-    out = {
+    out: dict[str, Any] = {
         "tool": f"agent_trace {__version__}",
         "options": {
             "stages": options.stages,
@@ -176,6 +176,7 @@ def _convert(
     with _writer(fmt, options, args_of, pretty, files) as (write, file_done):
         records, read = read_files(files, strict=strict, progress=progress, file_done=file_done)
         plan = build_plan(records, options, layout)
+        summary: dict[str, Any] | None
         if options.embed_summary:
             summary = summary_dict(read, plan.draw, options, plan)
         else:  # no report, but never drop what it takes to read the timestamps

@@ -200,8 +200,9 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
                 n_parts = 1
                 break
     parts = [_Part() for _ in range(n_parts)]
-    # Every counter goes to the first part, so samples at one instant share a packet; then the
-    # heaviest subtree first, each to the lightest part (ties: the first): balanced, deterministic.
+    # Every counter series goes to the first part, which also writes the track descriptors; then
+    # the heaviest subtree first, each to the lightest part (ties: the first): balanced and
+    # deterministic.
     for c in plan.counters:
         parts[0].counters.append(c)
         parts[0].weight += len(c.ts)

@@ -208,6 +208,7 @@ class PacketSequence:
                 kk = self._key(str(k), nested=True)
                 keys[k] = kk
             t = type(v)
+            cache: dict[Any, bytes] | None
             if t is str:
                 cache = kk.strs
                 if cache is None and v not in self.strings:  # unique values (ids): inline, as in `annotations`
