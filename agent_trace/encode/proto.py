@@ -143,7 +143,7 @@ def _late_groups(plan: Plan) -> dict[int, dict[int, int]]:
     return late
 
 
-_EVENT_WEIGHT = 5
+_EVENT_WEIGHT = 6
 
 
 class _Part:
@@ -287,6 +287,7 @@ def _encode_part(
     ts_field = _ts_field
     seq_field = seq.seq
     seq_te = seq_field + _T_TRACK_EVENT
+    seq_te_len = len(seq_te)
     # A fixed packet is 0x0a len | 0x40 timestamp | tail; `heads[n]` is everything before a
     # timestamp of n bytes, shared by all tails of one length.
     heads_by_len: dict[int, list[bytes]] = {}
@@ -344,12 +345,35 @@ def _encode_part(
             fin = incoming.get(eid)
             tail = track_field + fl + fin if fl and fin else track_field + fl if fl else \
                 track_field + fin if fin else track_field
+            dur = e.dur
             if late_ts is not None and ts in late_ts:
                 deferred.append((late_ts[ts], len(deferred), (e, ts_field(ts - t0), tail, pre(e))))
-            else:
-                append(begin_packet(e, ts_field(ts - t0), tail, pre(e)))
-            if e.dur is not None:
-                stack.append(ts + e.dur)
+            else:  # begin_packet, inlined: this runs once per slice
+                fixed = (begins if dur is not None else instants).get(e.name)
+                if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
+                    fixed = _fixed_fields(seq, e, begins, instants)
+                ann = pre(e)
+                if ann is None:
+                    ann = annotations(args_of(e))
+                tsb = ts_field(ts - t0)
+                tl = len(fixed[0]) + len(ann) + len(fixed[1]) + len(tail)
+                tlb = small[tl] if tl < SMALL_LIMIT else varint(tl)
+                interned = seq.take_interned() if seq.dirty else b""
+                bl = 1 + len(tsb) + seq_te_len + len(tlb) + tl + len(interned) + 2
+                append(_T_PACKET)
+                append(small[bl] if bl < SMALL_LIMIT else varint(bl))
+                append(_T_TIMESTAMP)
+                append(tsb)
+                append(seq_te)
+                append(tlb)
+                append(fixed[0])
+                append(ann)
+                append(fixed[1])
+                append(tail)
+                append(interned)
+                append(_FLAGS_NEEDS)
+            if dur is not None:
+                stack.append(ts + dur)
         while stack:
             end = stack.pop()
             tsb = ts_field(end - t0)
