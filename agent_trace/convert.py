@@ -98,7 +98,7 @@ def summary_dict(
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(*, freeze: bool = False) -> Iterator[None]:
     """Pause the cyclic collector while building large acyclic structures.
 
     Records, plans and arg dicts hold no reference cycles, but each of their hundreds of thousands
@@ -106,18 +106,18 @@ def gc_paused() -> Iterator[None]:
     them all: on the large real trace that doubled conversion time. Reference counting still frees
     everything as usual.
 
-    On the way out, everything allocated meanwhile is moved to the oldest generation (freeze and
-    unfreeze: a list splice, no traversal). Otherwise it would all still be in the youngest one,
-    and the first allocation after re-enabling would trigger a collection that walks all of it:
-    0.7 s on the large real trace, a quarter of the whole conversion.
+    Whatever is still alive on the way out sits in the youngest generation, so the first
+    allocation after re-enabling walks all of it (0.45 s for a kept model of the large real
+    trace): free it inside the block, or `freeze` it out of the collector's reach (`gc.freeze`:
+    everything alive then is never scanned again; right for acyclic data in a short process).
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -131,8 +131,9 @@ class ConversionResult:
     output: str
     format: OutputFormat = OutputFormat.JSON
     layout: Layout = Layout.UPSTREAM
-    # What was read and drawn, for callers that want more from them. Holding them also decides
-    # when their memory is freed: the CLI keeps them until it exits (see cli.convert_cmd).
+    # What was read and drawn, with `keep_model=True` (None otherwise, so their memory goes as
+    # soon as the conversion ends): for callers that want more from them, and for the CLI, which
+    # keeps them until it exits rather than free them object by object (see cli.convert_cmd).
     records: Records | None = field(default=None, repr=False)
     plan: Plan | None = field(default=None, repr=False)
 
@@ -147,18 +148,26 @@ def convert_files(
     progress: Callable[[int], None] | None = None,
     format: OutputFormat | None = None,
     layout: Layout | None = None,
+    keep_model: bool = False,
 ) -> ConversionResult:
     """Read `files` (already expanded), write the trace to `output` ('-' for stdout).
+
+    `keep_model` keeps the records and plan on the result, frozen out of the cyclic collector
+    (see `gc_paused`): neither freeing nor scanning them then costs anything, which suits a
+    process that ends soon after (the CLI). Otherwise they are freed before returning.
 
     `format` defaults from the output's extension (JSON when it says nothing), `layout` from the
     format.
     """
     fmt = format or format_for_path(output) or OutputFormat.JSON
     lay = layout or default_layout(fmt)
-    with gc_paused():
-        return _convert(
+    with gc_paused(freeze=keep_model):
+        result = _convert(
             files, output, options, strict=strict, pretty=pretty, progress=progress, fmt=fmt, layout=lay
         )
+        if not keep_model:
+            result.records = result.plan = None  # freed now, while the collector is paused
+    return result
 
 
 def _convert(
