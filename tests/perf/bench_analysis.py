@@ -32,7 +32,7 @@ from agent_trace.options import ConvertOptions
 from agent_trace.sources import expand_inputs
 out = sys.argv[1]
 t = time.perf_counter()
-res = convert_files(expand_inputs(sys.argv[2:]), out, ConvertOptions())
+res = convert_files(expand_inputs(sys.argv[2:]), out, ConvertOptions(), keep_model=True)  # as the CLI
 print(f"{time.perf_counter() - t} 0 {res.draw.converted}")
 """
 

@@ -49,7 +49,7 @@ from agent_trace.sources import expand_inputs
 out = sys.argv[1]
 t = time.perf_counter()
 files = expand_inputs(sys.argv[2:])
-res = convert_files(files, out, ConvertOptions(markers=True, stages=True))
+res = convert_files(files, out, ConvertOptions(markers=True, stages=True), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
 me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

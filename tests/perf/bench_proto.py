@@ -36,7 +36,7 @@ from agent_trace.sources import expand_inputs
 fmt, layout, out = sys.argv[1:4]
 t = time.perf_counter()
 files = expand_inputs(sys.argv[4:])
-convert_files(files, out, ConvertOptions(), format=OutputFormat(fmt), layout=Layout(layout))
+convert_files(files, out, ConvertOptions(), format=OutputFormat(fmt), layout=Layout(layout), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
 me = resource.getrusage(resource.RUSAGE_SELF)
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
