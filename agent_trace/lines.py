@@ -3,7 +3,9 @@
 * gzip is detected by its magic bytes, not the suffix; a `.gz` that is not gzip is read as text and
   reported.
 * Multi-member gzip (one member per sink flush) is decoded member by member with zlib, so a
-  truncated or corrupt member costs only itself: every complete line before it is yielded.
+  truncated or corrupt member costs only itself: every complete line before it is yielded, and
+  after a corrupt member reading resumes at the next member header (`1f 8b 08`). A line the
+  damage cut in two is yielded as a tail (`is_tail=True`), never glued to the next member's.
 * The last line of a stream may lack its newline; it is yielded with ``is_tail=True`` so the caller
   can call a failed parse there a truncated tail rather than invalid JSON.
 
@@ -19,6 +21,7 @@ from typing import BinaryIO
 from .report import FileIssue, FileStats
 
 GZIP_MAGIC = b"\x1f\x8b"
+MEMBER_START = b"\x1f\x8b\x08"  # magic and the only compression method gzip defines (deflate)
 CHUNK = 1 << 20
 
 # Called as on_issue(kind, detail) while iterating: every complete line before the damage has
@@ -52,6 +55,12 @@ def iter_lines(
     pending = b""
     line_no = 0
     for chunk in chunks:
+        if chunk is None:  # the stream broke off: what was left of a line is not a whole line
+            if pending:
+                line_no += 1
+                yield line_no, pending, True
+                pending = b""
+            continue
         buf = pending + chunk if pending else chunk
         parts = buf.split(b"\n")
         pending = parts.pop()
@@ -72,9 +81,24 @@ def _plain(first: bytes, stream: BinaryIO, on_progress: ProgressSink) -> Iterato
         on_progress(len(data))
 
 
+def _next_member(data: bytes, stream: BinaryIO, on_progress: ProgressSink) -> bytes:
+    """`data` and what follows it in `stream`, from the first member header after `data[0]`
+    (b"" at the end of the stream). Always moves forward, so damage cannot loop."""
+    pos = data.find(MEMBER_START, 1)
+    while pos < 0:
+        more = stream.read(CHUNK)
+        on_progress(len(more))
+        if not more:
+            return b""
+        data = data[-(len(MEMBER_START) - 1):] + more  # a header may straddle two reads
+        pos = data.find(MEMBER_START)
+    return data[pos:]
+
+
 def _gunzip(
     first: bytes, stream: BinaryIO, stats: FileStats, on_issue: IssueSink, on_progress: ProgressSink
-) -> Iterator[bytes]:
+) -> Iterator[bytes | None]:
+    """Decoded bytes; None where a corrupt member broke the stream off."""
     decomp = zlib.decompressobj(wbits=31)
     member_open = False
     data = first
@@ -90,9 +114,14 @@ def _gunzip(
             try:
                 out = decomp.decompress(data)
             except zlib.error as exc:
-                # The member is damaged. Everything decoded before it has been yielded already.
+                # The member is damaged. Everything decoded before it has been yielded already;
+                # go on at the next member header, if there is one.
                 on_issue(FileIssue.CORRUPT_GZIP_MEMBER, f"gzip member {stats.members + 1}: {exc}")
-                return
+                yield None
+                data = _next_member(data, stream, on_progress)
+                decomp = zlib.decompressobj(wbits=31)
+                member_open = False
+                continue
             if out:
                 yield out
             if decomp.eof:

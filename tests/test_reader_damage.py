@@ -225,19 +225,49 @@ CASES: list[Case] = [
         file_flags={"gzip": True, "members": 2},
     ),
     Case(
-        # A damaged member costs the rest of the file: members are not resynchronised.
+        # A damaged member costs only itself: reading resumes at the next member header.
         "corrupt_crc_in_middle_member", "t.jsonl.gz", MEMBERS[0] + corrupt_crc(MEMBERS[1]) + MEMBERS[2],
-        kept=["r0", "r1"],
-        counts={"lines": 2, **accepted(2), "file_issues": {"corrupt_gzip_member": 1}},
+        kept=["r0", "r1", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+        counts={"lines": 9, **accepted(9), "file_issues": {"corrupt_gzip_member": 1}},
         strict_line=3, strict_kind="corrupt_gzip_member", examples=[(3, "corrupt_gzip_member")],
-        file_flags={"gzip": True, "members": 1},
+        file_flags={"gzip": True, "members": 2},
     ),
     Case(
         "corrupt_deflate_in_middle_member", "t.jsonl.gz", MEMBERS[0] + corrupt_deflate(MEMBERS[1]) + MEMBERS[2],
-        kept=["r0", "r1"],
-        counts={"lines": 2, **accepted(2), "file_issues": {"corrupt_gzip_member": 1}},
+        kept=["r0", "r1", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+        counts={"lines": 9, **accepted(9), "file_issues": {"corrupt_gzip_member": 1}},
         strict_line=3, strict_kind="corrupt_gzip_member",
-        file_flags={"gzip": True, "members": 1},
+        file_flags={"gzip": True, "members": 2},
+    ),
+    Case(
+        # The damage cuts a line that spans two members (other writers split lines): its first half
+        # is a truncated tail, not glued to what follows the damage.
+        "corrupt_member_cuts_a_line_in_two", "t.jsonl.gz",
+        member(lines(0) + line(1)[:40]) + corrupt_deflate(member(line(1)[40:] + lines(2))) + MEMBERS[2],
+        kept=["r0", "r3", "r4", "r5", "r6", "r7", "r8", "r9"],
+        counts={"lines": 9, **accepted(8), "skipped": {"truncated_tail": 1},
+                "file_issues": {"corrupt_gzip_member": 1}},
+        strict_line=2, strict_kind="corrupt_gzip_member",
+        file_flags={"gzip": True, "members": 2},
+    ),
+    Case(
+        # Garbage between members, with a false header in it: each false start is one more
+        # corrupt member; the real next member is still found.
+        "garbage_with_a_false_header_between_members", "t.jsonl.gz",
+        MEMBERS[0] + b"junk\x1f\x8b\x08junk" + MEMBERS[1],
+        kept=["r0", "r1", "r2"],
+        counts={"lines": 3, **accepted(3), "file_issues": {"corrupt_gzip_member": 2}},
+        strict_line=3, strict_kind="corrupt_gzip_member",
+        file_flags={"gzip": True, "members": 2},
+    ),
+    Case(
+        # Junk after a member, and the next header straddles the boundary between two reads.
+        "next_member_header_straddles_a_read", "t.jsonl.gz",
+        lambda: MEMBERS[0] + b"j" * (CHUNK - 1 - len(MEMBERS[0])) + MEMBERS[1],
+        kept=["r0", "r1", "r2"],
+        counts={"lines": 3, **accepted(3), "file_issues": {"corrupt_gzip_member": 1}},
+        strict_line=3, strict_kind="corrupt_gzip_member",
+        file_flags={"gzip": True, "members": 2},
     ),
     Case(
         "gz_suffix_but_plain_text", "t.jsonl.gz", lines(0, 1),
