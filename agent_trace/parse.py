@@ -103,7 +103,7 @@ class RecordParser:
         One call per object rather than one per field: this is the reader's hot path. A u64 field
         almost always holds a non-negative int; everything else takes `_checked_u64`.
         """
-        out = []
+        out: list[int | float | None] = []
         get = obj.get
         for key in u64_keys:
             v = get(key)
@@ -118,7 +118,8 @@ class RecordParser:
             if t is int or (t is float and v - v == 0.0) or (v is None and key not in obj):  # type: ignore[operator]
                 out.append(v)
             else:
-                out.append(self._unusable_number(key, v))
+                self._unusable_number(key, v)
+                out.append(None)
         return out
 
     def _checked_u64(self, obj: dict[str, Any], key: str, v: Any) -> int | float | None:
@@ -136,7 +137,8 @@ class RecordParser:
             if v >= 0:
                 return v + 0.0  # -0.0 becomes 0.0
         else:
-            return self._unusable_number(key, v)  # null, NaN, infinities, strings, booleans
+            self._unusable_number(key, v)  # null, NaN, infinities, strings, booleans
+            return None
         # Negative: an epoch time or a count below zero is not a u64 (trace-format.md §4, §6.2).
         self.field_issue(FieldIssue.BAD_U64, key, v)
         return None
@@ -148,7 +150,6 @@ class RecordParser:
             self.field_issue(FieldIssue.NON_FINITE, key, v)
         else:
             self.field_issue(FieldIssue.NOT_A_NUMBER, key, v)
-        return None
 
     def mapping(self, obj: dict[str, Any], key: str) -> dict[str, Any] | None:
         v = obj.get(key)

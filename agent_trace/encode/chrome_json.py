@@ -82,7 +82,7 @@ def encode_events(
 ) -> Iterator[bytes]:
     """Comma-separated JSON of `events`, in batches; a comma before the first only if asked."""
     for start in range(0, len(events), BATCH):
-        batch = []
+        batch: list[dict[str, Any]] = []
         append = batch.append
         for e in events[start : start + BATCH]:
             t = e.track

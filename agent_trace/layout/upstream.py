@@ -12,7 +12,8 @@ stages are never emitted.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, cast
 
 from ..model import Era, LlmRequest, Records, ToolEvent
 from ..options import ConvertOptions, Fix
@@ -137,7 +138,7 @@ class _Tracks:
         self.packers: dict[Any, LanePacker] = {}
         self.keys: dict[int, tuple[Row, int, TrackKind]] = {}
 
-    def packer(self, row: Row, kind: TrackKind) -> LanePacker:
+    def packer(self, row: Hashable, kind: TrackKind) -> LanePacker:
         key: Any = (row, kind is TrackKind.TOOLS) if self.lanes_per_kind else row
         p = self.packers.get(key)
         if p is None:
@@ -153,11 +154,12 @@ class _Tracks:
             proc = self.processes[pkey] = Track(-pid, name, TrackKind.PROCESS, pid, None, None, pid)
         return proc
 
-    def track(self, row: Row, lane: int, kind: TrackKind) -> Track:
-        key = (row, lane, kind)
+    def track(self, row: Hashable, lane: int, kind: TrackKind) -> Track:
+        """`row` is a `Row` (spans keep it as an opaque key)."""
+        key = (cast(Row, row), lane, kind)
         t = self.by_key.get(key)
         if t is None:
-            proc = self._process(row)
+            proc = self._process(key[0])
             pid = proc.pid
             tid = self.tid_counters.get(pid if not self.single_process else 1, 0) + 1
             self.tid_counters[pid if not self.single_process else 1] = tid
