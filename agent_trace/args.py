@@ -10,6 +10,7 @@ from typing import Any
 
 from .layout.plan import Event, EventKind
 from .model import Era, LlmRequest, ToolEvent
+from .options import ConvertOptions, Fix
 from .spans import SYNTHETIC_US, InferredTool, ToolSpan
 
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
@@ -184,8 +185,18 @@ class ArgsBuilder:
     """Args for any plan event, from its kind and subject alone (so they can be built, and
     encoded, before the layout exists: see `agent_trace.encode.proto.RequestAnnotations`)."""
 
-    def __init__(self, *, clean_stages: bool = False) -> None:
+    def __init__(self, *, clean_stages: bool = False, flag_estimated_starts: bool = False) -> None:
         self.clean_stages = clean_stages
+        # Fix.REQUEST_START (Q4): a request without request_received_ms starts at an estimate
+        # (event time - total time); its slice says so with `start_estimated: true`.
+        self.flag_estimated_starts = flag_estimated_starts
+
+    @classmethod
+    def for_options(cls, options: ConvertOptions) -> ArgsBuilder:
+        return cls(
+            clean_stages=Fix.CLEAN_STAGES in options.fixes,
+            flag_estimated_starts=Fix.REQUEST_START in options.fixes,
+        )
 
     def __call__(self, e: Event) -> dict[str, Any]:
         return self.of(e.kind, e.subject)
@@ -193,7 +204,10 @@ class ArgsBuilder:
     def of(self, k: EventKind, s: Any) -> dict[str, Any]:
         """Args of an event of kind `k` drawing `s`: they depend on nothing else."""
         if k is EventKind.REQUEST:
-            return request_args(s)
+            args = request_args(s)
+            if self.flag_estimated_starts and s.received_ms is None:
+                args["start_estimated"] = True
+            return args
         if k is EventKind.TOOL or k is EventKind.TOOL_START_INSTANT:
             return tool_args(s)
         if k is EventKind.FIRST_TOKEN:

@@ -181,7 +181,7 @@ def _convert(
     fmt: OutputFormat = OutputFormat.JSON,
     layout: Layout = Layout.UPSTREAM,
 ) -> ConversionResult:
-    args_of = ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes)
+    args_of = ArgsBuilder.for_options(options)
     with _writer(fmt, options, args_of, pretty, files) as (write, file_done):
         records, read = read_files(files, strict=strict, progress=progress, file_done=file_done)
         plan = build_plan(records, options, layout)
@@ -283,5 +283,5 @@ def convert_records(
     )
     plan = build_plan(records, options)
     buf = io.BytesIO()
-    write_chrome_json(plan, buf, ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes))
+    write_chrome_json(plan, buf, ArgsBuilder.for_options(options))
     return orjson.loads(buf.getvalue()), plan.draw.converted

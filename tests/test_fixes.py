@@ -95,6 +95,24 @@ class TestRequestStart:
         recs = [request("r", 990, 50, end=1050)]
         assert convert_doc(recs, fixes=[Fix.REQUEST_START]) == convert_doc(recs)
 
+    def test_fixed_flags_the_estimate_and_the_default_stays_upstreams(self, convert_doc):
+        recs = [*self.records, request("known", 990, 50, end=1050)]
+        fixed, _ = convert_doc(recs, fixes=[Fix.REQUEST_START])
+        default, _ = convert_doc(recs)
+        flags = {e["args"]["request_id"]: e["args"].get("start_estimated") for e in of_cat(fixed, "dynamo.llm")}
+        assert flags == {"r": True, "known": None}
+        assert all("start_estimated" not in e["args"] for e in of_cat(default, "dynamo.llm"))
+        # only the request slice says so; its stages keep their args
+        assert all("start_estimated" not in e["args"] for e in of_cat(fixed, "dynamo.llm.stage"))
+
+    def test_the_flag_reaches_protobuf(self, tmp_path):
+        src = tmp_path / "in.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in self.records), encoding="utf-8")
+        out = tmp_path / "out.pftrace"
+        convert_files([str(src)], out, ConvertOptions(fixes=frozenset({Fix.REQUEST_START})))
+        (req,) = [s for s in decode_trace(out.read_bytes()).slices if s.category == "dynamo.llm"]
+        assert req.args["start_estimated"] is True and req.ts == 1_000_000
+
     def test_fixed_keeps_the_end_time_start_without_a_total(self, convert_doc):
         doc, _ = convert_doc([request("r", None, None, end=1050)], fixes=[Fix.REQUEST_START])
         assert spans(doc, "dynamo.llm") == [("LLM request: m", 1_050_000, 1)]

@@ -234,7 +234,7 @@ def encode(objects: list[Any], options: ConvertOptions, *, pretty: bool = False)
     assert report.balanced()
     plan = build_plan(records, options)
     buf = io.BytesIO()
-    write_chrome_json(plan, buf, ArgsBuilder(clean_stages=Fix.CLEAN_STAGES in options.fixes), pretty=pretty)
+    write_chrome_json(plan, buf, ArgsBuilder.for_options(options), pretty=pretty)
     return buf.getvalue(), plan.draw
 
 

@@ -62,7 +62,7 @@ def small_plan(options: ConvertOptions, layout: Layout = Layout.AGENT) -> Plan:
 
 def encode(plan: Plan, options: ConvertOptions) -> bytes:
     buf = io.BytesIO()
-    write_perfetto_proto(plan, buf, ArgsBuilder(clean_stages="clean-stages" in options.fixes))
+    write_perfetto_proto(plan, buf, ArgsBuilder.for_options(options))
     return buf.getvalue()
 
 
@@ -244,7 +244,7 @@ def test_small_agent_layout_json_matches_golden(tmp_path: Path, monkeypatch: pyt
 def encode_ahead(records: Records, plan: Plan, options: ConvertOptions, cut: int | None) -> bytes:
     """Encode with annotations encoded ahead: in one chunk, or in two when `cut` requests and
     tools were read by the end of the first of two input files."""
-    args = ArgsBuilder(clean_stages="clean-stages" in options.fixes)
+    args = ArgsBuilder.for_options(options)
     encoder = proto_args.AheadEncoder(request_kinds(options), args, [1, 2] if cut is not None else [])
     if cut is not None:
         encoder.records_read(Records(files=records.files, requests=records.requests[:cut],
