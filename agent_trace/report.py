@@ -27,7 +27,6 @@ class Skip(StrEnum):
     UNSUPPORTED_EVENT_TYPE = "unsupported_event_type"
     MISSING_TIME = "missing_time"
     MISSING_BODY = "missing_body"  # request_end without `request`, tool row without `tool`, ...
-    MISSING_AGENT_CONTEXT = "missing_agent_context"
 
 
 class FileIssue(StrEnum):
