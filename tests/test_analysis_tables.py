@@ -60,7 +60,9 @@ CONTRACT = {
         "decode_ms": pl.Float64, "itl_ms": pl.Float64, "tpot_ms": pl.Float64, "input_tokens": pl.Int64,
         "output_tokens": pl.Int64, "cached_tokens": pl.Int64, "kv_hit_rate": pl.Float64, "queue_depth": pl.Int64,
         "finish_reason": pl.String, "cancelled": pl.Boolean, "prefill_worker_id": pl.UInt64,
-        "decode_worker_id": pl.UInt64, "tool_call_count": pl.UInt32,
+        "decode_worker_id": pl.UInt64, "tool_call_count": pl.UInt32, "payload_complete": pl.Boolean,
+        "message_count": pl.Int64, "hint_priority": pl.Int64, "hint_osl": pl.Int64,
+        "hint_latency_sensitivity": pl.Float64,
     },
     "tools": {
         "tool_call_id": pl.String, "tool_class": pl.String, "status": pl.String, "session_id": pl.String,
@@ -433,3 +435,53 @@ def test_tool_spans_agree_with_the_timeline() -> None:
     closed = t.tools.filter(~pl.col("unclosed")).select("start_us", "end_us").rows()
     assert set(closed) <= set(slices)
     assert len(slices) == t.tools.height  # the timeline draws the unclosed start as an open slice
+
+
+# -- request payloads: hints and completeness, joined on request_id --------------------------------
+
+
+def _end(rid: str, received: int) -> dict:
+    return {"schema": "dynamo.request.trace.v1", "event_type": "request_end", "event_time_unix_ms": received + 100,
+            "agent_context": {"session_id": "s"},
+            "request": {"request_id": rid, "request_received_ms": received, "total_time_ms": 100.0}}
+
+
+def _payload(rid: str, hints: dict | None = None, complete: bool = True, **extra: object) -> dict:
+    body: dict = {"model": "m", "messages": [{"role": "user", "content": "hi"}] * 3}
+    if hints is not None:
+        body["nvext"] = {"agent_hints": hints}
+    payload = {"request_id": rid, "endpoint": "openai.chat_completion", "model": "m", "request": body,
+               "payload_complete": complete, **extra}
+    return {"schema": "dynamo.request.trace.v1", "event_type": "request_payload", "event_time_unix_ms": 1000,
+            "event_source": "dynamo", "payload": payload}
+
+
+def test_payload_rows_join_their_requests_with_hints_and_completeness(tmp_path: Path) -> None:
+    rows = [
+        _payload("a", {"priority": 2, "osl": 30, "speculative_prefill": True, "latency_sensitivity": 0.5}),
+        _end("a", 1000),
+        _payload("b", {"priority": "high", "osl": 1.5, "strict_priority": True}),  # wrong types: left null
+        _payload("b", {"priority": 7}, complete=False, payload_drop_reason="response_stream_dropped"),  # last wins
+        _end("b", 2000),
+        _end("c", 3000),  # no payload row
+        _payload("orphan", {"priority": 1}),  # no request_end: in no table
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows), encoding="utf-8")
+    req = load(path).requests
+    got = req.select("request_id", "payload_complete", "payload_drop_reason", "message_count", "hint_priority",
+                     "hint_strict_priority", "hint_osl", "hint_speculative_prefill", "hint_latency_sensitivity").rows()
+    assert got == [
+        ("a", True, None, 3, 2, None, 30, True, 0.5),
+        ("b", False, "response_stream_dropped", 3, 7, None, None, None, None),
+        ("c", None, None, None, None, None, None, None, None),
+    ]
+    assert req.columns[-2:] == ["file", "line"]
+
+
+def test_the_real_trace_payloads_all_find_their_requests() -> None:
+    req = load(ROOT / "fixtures" / "real" / "small").requests
+    assert req.height == 60
+    counts = dict(req.group_by("payload_complete").len().iter_rows())
+    assert counts == {True: 58, False: 1, None: 1}
+    assert req.filter(pl.col("hint_priority").is_not_null()).height > 0

@@ -25,6 +25,11 @@ Contracts the tests pin:
   and a null `tool_ms`. Intervals (session times, the critical path) use closed tools only.
 * Request starts use the `request-start` fix: `end − total_time_ms` when `request_received_ms`
   is missing (`start_estimated` says so).
+* `request_payload` rows are joined to their request on `request_id` (the last one wins when a
+  request has several; payloads of requests without a `request_end` are not in any table):
+  `payload_complete`, `payload_drop_reason`, `message_count`, and the agent hints, which Dynamo
+  writes nowhere else (trace-format.md §9): `hint_priority`, `hint_strict_priority`, `hint_osl`,
+  `hint_speculative_prefill`, `hint_latency_sensitivity`. All null without a payload row.
 * Stage slices are clamped inside their request, as on the timeline, so the stages of one
   request never overlap and, when `ttft_ms` is known, tile it exactly: queue is
   `[start, start + prefill_wait)`, prefill runs from there to the first token, decode from the first
@@ -40,7 +45,7 @@ from typing import Any
 import polars as pl
 
 from ..layout.upstream import RowMemo, request_bounds
-from ..model import Era, LlmRequest, Records, ToolEvent
+from ..model import Era, LlmRequest, Records, RequestPayload, ToolEvent
 from ..spans import PlacedRequest, infer_tools, pair_tools
 
 REQUEST_ONLY = "request-only"
@@ -86,7 +91,7 @@ def build_tables(records: Records) -> Tables:
     tool_cols = _tool_columns(records.tools, placed, call_owner, rows)
     session_info = _session_identities(records.requests, records.tools)
 
-    requests = _requests_frame(req_cols)
+    requests = _with_payloads(_requests_frame(req_cols), records.payloads)
     tools = _tools_frame(tool_cols)
     sessions = _sessions_frame(session_info, requests, tools)
     lookup = sessions.select("session_id", "parent_session_id", "root_session_id", "depth")
@@ -257,6 +262,51 @@ def _requests_frame(cols: dict[str, list[Any]]) -> pl.DataFrame:
         "decode_dp_rank", "tool_call_count", "session_final", "agent_schema", "file", "line",
     ]
     return df.select(order)
+
+
+_PAYLOAD_SCHEMA: dict[str, Any] = {
+    "request_id": pl.String,
+    "payload_complete": pl.Boolean,
+    "payload_drop_reason": pl.String,
+    "message_count": pl.Int64,
+    "hint_priority": pl.Int64,
+    "hint_strict_priority": pl.Int64,
+    "hint_osl": pl.Int64,
+    "hint_speculative_prefill": pl.Boolean,
+    "hint_latency_sensitivity": pl.Float64,
+}
+# hint -> (column, accepted Python types); a value of another type is left null, as Dynamo
+# would have refused the request (trace-format.md §9).
+_HINTS = {
+    "priority": ("hint_priority", (int,)),
+    "strict_priority": ("hint_strict_priority", (int,)),
+    "osl": ("hint_osl", (int,)),
+    "speculative_prefill": ("hint_speculative_prefill", (bool,)),
+    "latency_sensitivity": ("hint_latency_sensitivity", (int, float)),
+}
+
+
+def _with_payloads(requests: pl.DataFrame, payloads: list[RequestPayload]) -> pl.DataFrame:
+    """`requests` with the payload columns joined on request_id (see the module docstring)."""
+    cols: dict[str, list[Any]] = {name: [] for name in _PAYLOAD_SCHEMA}
+    for pay in payloads:
+        if pay.request_id is None:
+            continue
+        cols["request_id"].append(pay.request_id)
+        cols["payload_complete"].append(pay.payload_complete)
+        cols["payload_drop_reason"].append(pay.drop_reason)
+        cols["message_count"].append(pay.message_count)
+        hints = pay.agent_hints or {}
+        for key, (column, types) in _HINTS.items():
+            v = hints.get(key)
+            cols[column].append(v if type(v) in types else None)  # exact types: True is no priority
+    frame = pl.DataFrame(cols, schema=_PAYLOAD_SCHEMA, strict=False).unique(
+        subset="request_id", keep="last", maintain_order=True
+    )
+    joined = requests.join(frame, on="request_id", how="left", maintain_order="left")
+    at = requests.columns.index("file")  # provenance stays last
+    added = list(_PAYLOAD_SCHEMA)[1:]
+    return joined.select(requests.columns[:at] + added + requests.columns[at:])
 
 
 # -- tools ---------------------------------------------------------------------------------------
