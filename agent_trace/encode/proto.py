@@ -452,6 +452,8 @@ def write_perfetto_proto(
 
     With `parallel` (and a large enough plan), half of the subtrees are encoded in a forked child
     as sequence 2 (see `agent_trace.parallel`); the trace holds the same packets either way.
+    `ahead` (`proto_args.AheadEncoder.result`) supplies annotations encoded before the layout;
+    events it does not cover are encoded from `args_of` on the spot.
     """
     tracks = plan.tracks
     uuid_of = {t.uid: i for i, t in enumerate(tracks, start=1)}
