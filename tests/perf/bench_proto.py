@@ -10,9 +10,9 @@ alike. Each runs the whole pipeline (read, lay out, encode, write) with stages o
   json-agent      JSON with --layout agent: the same content as the protobuf (tracks, flows, counters)
   proto-agent     the protobuf output (agent layout)
 
-Reported: wall seconds, CPU seconds (this process and its forked encoder), output MB, and the
-ratios the issue asks about: proto size / JSON size for the same content, and proto time / JSON
-time (against both JSON outputs).
+Reported: wall seconds (best and median), CPU seconds (this process and its forked children),
+output MB, and the ratios the issue asks about: proto size / JSON size for the same content, and
+proto time / JSON time (best against both JSON outputs, and median against the same content).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,7 @@ def main() -> None:
     result: dict[str, object] = {"inputs": ns.inputs, "repeat": ns.repeat}
     for name, (wall, _cpu, _rss, size) in best.items():
         result[f"{name}_s"] = round(wall, 3)
+        result[f"{name}_median_s"] = round(statistics.median(r[0] for r in runs[name]), 3)
         result[f"{name}_cpu_s"] = round(min(r[1] for r in runs[name]), 3)
         result[f"{name}_peak_rss_mb"] = round(max(r[2] for r in runs[name]), 1)
         result[f"{name}_mb"] = round(size / 1e6, 1)
@@ -82,6 +84,10 @@ def main() -> None:
     result["size_proto_over_json_upstream"] = round(proto[3] / upstream[3], 3)
     result["time_proto_over_json_agent"] = round(proto[0] / agent[0], 3)
     result["time_proto_over_json_upstream"] = round(proto[0] / upstream[0], 3)
+    # Medians show how much of a ratio is noise on a shared machine.
+    result["median_time_proto_over_json_agent"] = round(
+        result["proto-agent_median_s"] / result["json-agent_median_s"], 3  # type: ignore[operator]
+    )
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:<{width}}  {v}")
