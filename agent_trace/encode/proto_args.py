@@ -374,11 +374,6 @@ _CACHE_PROBATION = 4096
 # Annotations encoded ahead, while the records are still being read and laid out
 # ---------------------------------------------------------------------------------------------
 
-# The event kinds whose subject is an LLM request: their args depend on the request alone.
-REQUEST_KINDS = (
-    EventKind.REQUEST, EventKind.STAGE_WAIT, EventKind.STAGE_PREFILL, EventKind.STAGE_DECODE, EventKind.FIRST_TOKEN
-)
-
 # Interned-id ranges reserved per chunk: chunk k uses names from k * NAME_SPAN + 1 and strings
 # from k * STRING_SPAN + 1 (varints of 2 and 3-4 bytes). A chunk that needs more is encoded
 # again, inline, above every range (`AheadEncoder.result`), so any input stays correct.
