@@ -41,6 +41,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from enum import StrEnum
+from itertools import chain
 from typing import Any, BinaryIO
 
 import orjson
@@ -264,6 +265,14 @@ def _ts_field(d: int) -> bytes:
     return varint(d)
 
 
+class _Drain:
+    ts = float("inf")  # later than any slice end
+
+
+_DRAIN_EVENT: Any = _Drain()
+_DRAIN = (_DRAIN_EVENT,)
+
+
 def _nesting_order(e: Event) -> tuple[int, int]:
     return e.ts, -(e.dur or 0)  # a parent before its same-start child
 
@@ -302,25 +311,35 @@ def _encode_part(
     instants: dict[str, tuple[bytes, bytes, str]] = {}
     annotations = seq.annotations
 
-    def begin_packet(e: Event, tsb: bytes, tail: bytes, ann: bytes | None) -> bytes:
+    out: list[bytes] = [header]
+    append = out.append
+
+    def begin(e: Event, tsb: bytes, tail: bytes, ann: bytes | None) -> None:
+        """Append a slice begin (or instant) packet, in pieces: lengths add up, bytes are not copied."""
         # (category field, type + name fields) per event name and kind, interned on first use
         fixed = (begins if e.dur is not None else instants).get(e.name)
         if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
             fixed = _fixed_fields(seq, e, begins, instants)
         if ann is None:
             ann = annotations(args_of(e))
-        te = b"".join((fixed[0], ann, fixed[1], tail))
-        tl = len(te)
-        body = b"".join((_T_TIMESTAMP, tsb, seq_te, small[tl] if tl < SMALL_LIMIT else varint(tl), te))
-        if seq.dirty:
-            body += seq.take_interned()
-        body += _FLAGS_NEEDS
-        bl = len(body)
-        return b"".join((_T_PACKET, small[bl] if bl < SMALL_LIMIT else varint(bl), body))
+        tl = len(fixed[0]) + len(ann) + len(fixed[1]) + len(tail)
+        tlb = small[tl] if tl < SMALL_LIMIT else varint(tl)
+        interned = seq.take_interned() if seq.dirty else b""
+        bl = 1 + len(tsb) + seq_te_len + len(tlb) + tl + len(interned) + 2
+        append(_T_PACKET)
+        append(small[bl] if bl < SMALL_LIMIT else varint(bl))
+        append(_T_TIMESTAMP)
+        append(tsb)
+        append(seq_te)
+        append(tlb)
+        append(fixed[0])
+        append(ann)
+        append(fixed[1])
+        append(tail)
+        append(interned)
+        append(_FLAGS_NEEDS)
 
-    out: list[bytes] = [header]
-    append = out.append
-    deferred: list[tuple[int, int, Any]] = []  # (rank, order, packet bytes or begin_packet args)
+    deferred: list[tuple[int, int, Any]] = []  # (rank, order, end packet bytes or `begin` args)
     for evs in part.tracks:
         track = evs[0].track
         track_field = uuid_fields[id(track)]
@@ -329,7 +348,7 @@ def _encode_part(
         late_ts = late.get(id(track))
         evs.sort(key=_nesting_order)
         stack: list[int] = []
-        for e in evs:
+        for e in chain(evs, _DRAIN):  # the sentinel ends every slice still open
             ts = e.ts
             while stack and stack[-1] <= ts:
                 end = stack.pop()
@@ -340,49 +359,19 @@ def _encode_part(
                 append(end_heads[len(tsb)])
                 append(tsb)
                 append(end_tail)
+            if e is _DRAIN_EVENT:
+                break
             eid = id(e)
             fl = outgoing.get(eid)
             fin = incoming.get(eid)
             tail = track_field + fl + fin if fl and fin else track_field + fl if fl else \
                 track_field + fin if fin else track_field
-            dur = e.dur
             if late_ts is not None and ts in late_ts:
                 deferred.append((late_ts[ts], len(deferred), (e, ts_field(ts - t0), tail, pre(e))))
-            else:  # begin_packet, inlined: this runs once per slice
-                fixed = (begins if dur is not None else instants).get(e.name)
-                if fixed is None or (fixed[2] is not e.cat and fixed[2] != e.cat):
-                    fixed = _fixed_fields(seq, e, begins, instants)
-                ann = pre(e)
-                if ann is None:
-                    ann = annotations(args_of(e))
-                tsb = ts_field(ts - t0)
-                tl = len(fixed[0]) + len(ann) + len(fixed[1]) + len(tail)
-                tlb = small[tl] if tl < SMALL_LIMIT else varint(tl)
-                interned = seq.take_interned() if seq.dirty else b""
-                bl = 1 + len(tsb) + seq_te_len + len(tlb) + tl + len(interned) + 2
-                append(_T_PACKET)
-                append(small[bl] if bl < SMALL_LIMIT else varint(bl))
-                append(_T_TIMESTAMP)
-                append(tsb)
-                append(seq_te)
-                append(tlb)
-                append(fixed[0])
-                append(ann)
-                append(fixed[1])
-                append(tail)
-                append(interned)
-                append(_FLAGS_NEEDS)
-            if dur is not None:
-                stack.append(ts + dur)
-        while stack:
-            end = stack.pop()
-            tsb = ts_field(end - t0)
-            if late_ts is not None and end in late_ts:
-                deferred.append((late_ts[end], len(deferred), end_heads[len(tsb)] + tsb + end_tail))
-                continue
-            append(end_heads[len(tsb)])
-            append(tsb)
-            append(end_tail)
+            else:
+                begin(e, ts_field(ts - t0), tail, pre(e))
+            if e.dur is not None:
+                stack.append(ts + e.dur)
         if len(out) >= batch:
             yield b"".join(out)
             out.clear()
@@ -417,7 +406,10 @@ def _encode_part(
 
     deferred.sort(key=lambda d: (d[0], d[1]))
     for _, _, item in deferred:
-        append(item if type(item) is bytes else begin_packet(*item))
+        if type(item) is bytes:
+            append(item)
+        else:
+            begin(*item)
     yield b"".join(out)
 
 

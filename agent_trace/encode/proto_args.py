@@ -47,6 +47,12 @@ def utf8(text: str) -> bytes:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
+def _name_entry(tag: bytes, iid: int, text: str) -> bytes:
+    """An interned name ({iid = 1, name = 2}: EventName, EventCategory, DebugAnnotationName) as
+    the InternedData field `tag`."""
+    return framed(tag, b"\x08" + varint(iid) + len_field(2, utf8(text)))
+
+
 def framed(tag: bytes, body: bytes) -> bytes:
     n = len(body)
     return tag + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body
@@ -81,17 +87,20 @@ class PacketSequence:
     # -- interning ---------------------------------------------------------------------------
 
     def name_field(self, name: str) -> bytes:
-        iid = len(self.names) + 1
-        self.new_names.append(framed(b"\x12", b"\x08" + varint(iid) + len_field(2, utf8(name))))
-        self.dirty = True
-        b = self.names[name] = b"\x50" + varint(iid)
-        return b
+        """TrackEvent.name_iid (field 10) for `name`, interned as InternedData.event_names (2)."""
+        return self._event_field(name, self.names, self.new_names, b"\x12", b"\x50")
 
     def cat_field(self, cat: str) -> bytes:
-        iid = len(self.cats) + 1
-        self.new_cats.append(framed(b"\x0a", b"\x08" + varint(iid) + len_field(2, utf8(cat))))
+        """TrackEvent.category_iids (field 3) for `cat`, interned as InternedData.event_categories (1)."""
+        return self._event_field(cat, self.cats, self.new_cats, b"\x0a", b"\x18")
+
+    def _event_field(
+        self, text: str, table: dict[str, bytes], pending: list[bytes], entry_tag: bytes, field_tag: bytes
+    ) -> bytes:
+        iid = len(table) + 1
+        pending.append(_name_entry(entry_tag, iid, text))
         self.dirty = True
-        b = self.cats[cat] = b"\x18" + varint(iid)
+        b = table[text] = field_tag + varint(iid)
         return b
 
     def ann_name_iid(self, name: str) -> int:
@@ -99,7 +108,7 @@ class PacketSequence:
         if iid is None:
             iid = self.ann_names[name] = self.next_name_iid
             self.next_name_iid += 1
-            self.new_ann_names.append(framed(b"\x1a", b"\x08" + varint(iid) + len_field(2, utf8(name))))
+            self.new_ann_names.append(_name_entry(b"\x1a", iid, name))  # InternedData.debug_annotation_names
             self.dirty = True
         return iid
 

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..model import Records
 from ..options import ConvertOptions, Fix
 from ..report import DrawReport, NotDrawn
-from ..spans import InferredTool, PlacedRequest, ToolSpan, infer_tools, ms_to_us, pair_tools
+from ..spans import InferredTool, PlacedRequest, ToolSpan
 from . import counters as counter_series
 from .flows import SessionEvents, link_flows
 from .lanes import LanePacker
@@ -56,7 +56,15 @@ from .plan import (
     Track,
     TrackKind,
 )
-from .upstream import UNATTRIBUTED, Row, RowMemo, _emit_stages, drawable_tools, request_bounds
+from .upstream import (
+    UNATTRIBUTED,
+    Row,
+    RowMemo,
+    _emit_stages,
+    drawable_requests,
+    drawable_tools,
+    timeline_tools,
+)
 
 ROOT_NAME = "Dynamo agent trace"
 GLOBAL_NAME = "all sessions"
@@ -99,21 +107,14 @@ def layout_agent(records: Records, options: ConvertOptions) -> Plan:
             s = sessions[row] = _Session(row, _label(row))
         return s
 
-    placed: list[PlacedRequest] = []
-    for r in records.requests:
-        if r.agent_schema and not r.has_context:
-            draw.not_drawn[NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT.value] += 1
-            continue
-        bounds = request_bounds(r, Fix.REQUEST_START in fixes)
-        if bounds is None:
-            continue
-        row = rows.request(r)
-        p = PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2])
-        placed.append(p)
+    placed = drawable_requests(records.requests, rows, fixes, draw)
+    for p in placed:
+        row = cast(Row, p.row)
         s = session(row)
         s.requests.append(p)
-        if s.parent_label is None and r.identity.parent is not None and row[1] != UNATTRIBUTED:
-            s.parent_label = r.identity.parent
+        parent = p.request.identity.parent
+        if s.parent_label is None and parent is not None and row[1] != UNATTRIBUTED:
+            s.parent_label = parent
 
     tools = drawable_tools(records.tools, fixes, draw)
     for t in tools:
@@ -122,13 +123,7 @@ def layout_agent(records: Records, options: ConvertOptions) -> Plan:
             if s.parent_label is None:
                 s.parent_label = t.identity.parent
 
-    open_until = None
-    if Fix.INFERENCE in fixes:
-        ends = [p.ts + p.dur for p in placed] + [ms_to_us(t.event_time_ms) for t in tools]
-        open_until = max(ends) if ends else None
-    spans = pair_tools(tools, rows.tool, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
-    inferable = [p for p in placed if not p.request.agent_schema]
-    inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
+    spans, inferred = timeline_tools(placed, tools, rows, fixes)
     for sp in spans:
         session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))  # type: ignore[arg-type]
     for inf in inferred:

@@ -67,6 +67,25 @@ def tool_row(t: ToolEvent) -> Row:
     return _row(i.era, i.group, i.chain, t.agent_schema, False)
 
 
+def drawable_requests(
+    requests: list[LlmRequest], rows: RowMemo, fixes: frozenset[Fix], draw: DrawReport
+) -> list[PlacedRequest]:
+    """Requests a layout draws, placed on their rows and in time; agent-schema rows without
+    agent_context are counted as not drawn (upstream skips them)."""
+    placed: list[PlacedRequest] = []
+    fix_start = Fix.REQUEST_START in fixes
+    for r in requests:
+        if r.agent_schema and not r.has_context:
+            draw.not_drawn[NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT.value] += 1
+            continue
+        bounds = request_bounds(r, fix_start)
+        if bounds is None:  # the parser already rejects these; kept for direct callers
+            continue
+        row = rows.request(r)
+        placed.append(PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2]))
+    return placed
+
+
 def drawable_tools(tools: list[ToolEvent], fixes: frozenset[Fix], draw: DrawReport) -> list[ToolEvent]:
     """Tool rows a layout draws; rows without agent_context are counted as not drawn (upstream
     skips them) unless `Fix.UNATTRIBUTED` puts them on one `unattributed` row."""
@@ -78,6 +97,21 @@ def drawable_tools(tools: list[ToolEvent], fixes: frozenset[Fix], draw: DrawRepo
             continue
         out.append(t)
     return out
+
+
+def timeline_tools(
+    placed: list[PlacedRequest], tools: list[ToolEvent], rows: RowMemo, fixes: frozenset[Fix]
+) -> tuple[list[ToolSpan], list[InferredTool]]:
+    """The tool spans (paired) and inferred calls a layout draws, under `fixes` (both layouts)."""
+    open_until = None
+    if Fix.INFERENCE in fixes:  # open starts run to the end of the trace
+        ends = [p.ts + p.dur for p in placed] + [ms_to_us(t.event_time_ms) for t in tools]
+        open_until = max(ends) if ends else None
+    spans = pair_tools(tools, rows.tool, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
+    # Inference exists only in the request-schema converter (RT2+); AT7 never inferred.
+    inferable = [p for p in placed if not p.request.agent_schema]
+    inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
+    return spans, inferred
 
 
 class RowMemo:
@@ -191,31 +225,14 @@ def layout_upstream(records: Records, options: ConvertOptions) -> Plan:
     draw.not_drawn[NotDrawn.PAYLOAD_ROW.value] += len(records.payloads)
 
     rows = RowMemo()
-    placed: list[PlacedRequest] = []
-    for r in records.requests:
-        if r.agent_schema and not r.has_context:
-            draw.not_drawn[NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT.value] += 1
-            continue
-        bounds = request_bounds(r, Fix.REQUEST_START in fixes)
-        if bounds is None:  # the parser already rejects these; kept for direct callers
-            continue
-        row = rows.request(r)
-        placed.append(PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2]))
-
+    placed = drawable_requests(records.requests, rows, fixes, draw)
     tools = drawable_tools(records.tools, fixes, draw)
 
     single_process = not all(p.request.agent_schema for p in placed) or not all(t.agent_schema for t in tools)
     if not placed and not tools:
         single_process = True
 
-    open_until = None
-    if Fix.INFERENCE in fixes:
-        ends = [p.ts + p.dur for p in placed] + [ms_to_us(t.event_time_ms) for t in tools]
-        open_until = max(ends) if ends else None
-    spans = pair_tools(tools, rows.tool, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
-    # Inference exists only in the request-schema converter (RT2+); AT7 never inferred.
-    inferable = [p for p in placed if not p.request.agent_schema]
-    inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
+    spans, inferred = timeline_tools(placed, tools, rows, fixes)
 
     # Upstream's work list: requests (input order), inferred tools, tool spans; then a stable sort.
     work: list[tuple[int, int, Any]] = [(p.ts, _RANK_REQUEST, p) for p in placed]

@@ -14,16 +14,12 @@ Exit status 1 when load / convert exceeds `--max-ratio` (the issue's budget is 1
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_INPUT = ROOT / "fixtures" / "real" / "large"
+from _bench import ROOT, arg_parser, report  # the sibling module (scripts run from this folder)
 
 CONVERT = r"""
 import sys, time
@@ -56,11 +52,8 @@ def run(code: str, *args: str) -> tuple[float, float, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="*", default=[str(DEFAULT_INPUT)])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = arg_parser(__doc__)
     ap.add_argument("--max-ratio", type=float, default=1.5)
-    ap.add_argument("--json", dest="json_out")
     ns = ap.parse_args()
     converts, loads = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,11 +73,7 @@ def main() -> int:
         "table_rows": loads[0][2],
         "repeat": ns.repeat,
     }
-    width = max(len(k) for k in result)
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
-    if ns.json_out:
-        Path(ns.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, ns.json_out)
     if load / conv > ns.max_ratio:
         print(f"FAIL: load + tables took {load / conv:.2f}x the converter (budget {ns.max_ratio}x)", file=sys.stderr)
         return 1

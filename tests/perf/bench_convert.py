@@ -12,16 +12,12 @@ busy machine skews floor and conversion alike; the figure to quote is the ratio.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_INPUT = ROOT / "fixtures" / "real" / "large"
+from _bench import ROOT, arg_parser, report  # the sibling module (scripts run from this folder)
 
 FLOOR = r"""
 import gzip, sys, time, orjson, resource
@@ -64,10 +60,7 @@ def run(code: str, *args: str) -> tuple[float, float, float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="*", default=[str(DEFAULT_INPUT)])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", dest="json_out")
+    ap = arg_parser(__doc__)
     ns = ap.parse_args()
     floors, converts = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,11 +82,7 @@ def main() -> None:
         "output_mb": round(conv[3] / 1e6, 1),
         "repeat": ns.repeat,
     }
-    width = max(len(k) for k in result)
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
-    if ns.json_out:
-        Path(ns.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, ns.json_out)
 
 
 if __name__ == "__main__":

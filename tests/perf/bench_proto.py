@@ -17,17 +17,13 @@ proto time / JSON time (best against both JSON outputs, and median against the s
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_INPUT = ROOT / "fixtures" / "real" / "large"
+from _bench import ROOT, arg_parser, report  # the sibling module (scripts run from this folder)
 
 CONVERT = r"""
 import sys, time, resource, os
@@ -61,10 +57,7 @@ def run(fmt: str, layout: str, out: str, inputs: list[str]) -> tuple[float, floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="*", default=[str(DEFAULT_INPUT)])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", dest="json_out")
+    ap = arg_parser(__doc__)
     ns = ap.parse_args()
     runs: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name, *_ in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,11 +81,7 @@ def main() -> None:
     result["median_time_proto_over_json_agent"] = round(
         result["proto-agent_median_s"] / result["json-agent_median_s"], 3  # type: ignore[operator]
     )
-    width = max(len(k) for k in result)
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v}")
-    if ns.json_out:
-        Path(ns.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, ns.json_out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,29 @@
+"""What the benchmark scripts share: their command line and how they report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INPUT = ROOT / "fixtures" / "real" / "large"
+
+
+def arg_parser(doc: str | None) -> argparse.ArgumentParser:
+    """INPUT... (default: the large real trace), --repeat, --json; a script may add more."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*", default=[str(DEFAULT_INPUT)])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", dest="json_out")
+    return ap
+
+
+def report(result: dict[str, Any], json_out: str | None) -> None:
+    """Print `result` as aligned key/value lines, and write it as JSON to `json_out` if given."""
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
