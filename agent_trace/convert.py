@@ -28,7 +28,7 @@ import orjson
 from . import __version__
 from .args import ArgsBuilder
 from .encode.chrome_json import write_chrome_json
-from .layout.agent import layout_agent
+from .layout.agent import AgentPart, build_agent, layout_agent, merge_part_reports, prepare_agent, split_agent
 from .layout.plan import EventKind, Plan
 from .layout.upstream import layout_upstream
 from .model import Records
@@ -74,9 +74,19 @@ def build_plan(records: Records, options: ConvertOptions, layout: Layout = Layou
 
 
 def summary_dict(
-    read: ReadReport, draw: DrawReport, options: ConvertOptions, plan: Plan | None = None
+    read: ReadReport,
+    draw: DrawReport,
+    options: ConvertOptions,
+    plan: Plan | None = None,
+    *,
+    time_offset_us: int | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What we embed in outputs: deterministic (no clock, no host), so same input gives same bytes."""
+    """What we embed in outputs: deterministic (no clock, no host), so same input gives same bytes.
+    The time offset and layout metadata come from `plan`, or are given (a plan drawn in parts)."""
+    if plan is not None:
+        time_offset_us, metadata = plan.time_offset_us, plan.metadata
+    metadata = metadata or {}
     out: dict[str, Any] = {
         "tool": f"agent_trace {__version__}",
         "options": {
@@ -88,13 +98,22 @@ def summary_dict(
         "input": read.to_dict(),
         "output": draw.to_dict(),
     }
-    if plan is not None and plan.time_offset_us:
+    if time_offset_us:
         # Fix.REBASE_TIME: every ts had this subtracted; add it back for epoch µs.
-        out["time_offset_us"] = plan.time_offset_us
-    if plan is not None and plan.metadata.get("layout") == Layout.AGENT.value:
+        out["time_offset_us"] = time_offset_us
+    if metadata.get("layout") == Layout.AGENT.value:
         out["layout"] = Layout.AGENT.value
-        out["links"] = plan.metadata.get("flows", {})
+        out["links"] = metadata.get("flows", {})
     return out
+
+
+def _embedded_summary(
+    read: ReadReport, draw: DrawReport, options: ConvertOptions, time_offset_us: int, metadata: dict[str, Any]
+) -> dict[str, Any] | None:
+    if options.embed_summary:
+        return summary_dict(read, draw, options, time_offset_us=time_offset_us, metadata=metadata)
+    # no report, but never drop what it takes to read the timestamps
+    return {"time_offset_us": time_offset_us} if time_offset_us else None
 
 
 @contextmanager
@@ -134,8 +153,10 @@ class ConversionResult:
     # What was read and drawn, with `keep_model=True` (None otherwise, so their memory goes as
     # soon as the conversion ends): for callers that want more from them, and for the CLI, which
     # keeps them until it exits rather than free them object by object (see cli.convert_cmd).
+    # `plan` is None when the layout was drawn in parts (protobuf, agent layout, large inputs).
     records: Records | None = field(default=None, repr=False)
     plan: Plan | None = field(default=None, repr=False)
+    layout_state: list[Any] = field(default_factory=list, repr=False)  # kept with the model
 
 
 def convert_files(
@@ -167,6 +188,7 @@ def convert_files(
         )
         if not keep_model:
             result.records = result.plan = None  # freed now, while the collector is paused
+            result.layout_state = []
     return result
 
 
@@ -182,22 +204,67 @@ def _convert(
     layout: Layout = Layout.UPSTREAM,
 ) -> ConversionResult:
     args_of = ArgsBuilder.for_options(options)
-    with _writer(fmt, options, args_of, pretty, files) as (write, file_done):
-        records, read = read_files(files, strict=strict, progress=progress, file_done=file_done)
-        plan = build_plan(records, options, layout)
-        summary: dict[str, Any] | None
-        if options.embed_summary:
-            summary = summary_dict(read, plan.draw, options, plan)
-        else:  # no report, but never drop what it takes to read the timestamps
-            summary = {"time_offset_us": plan.time_offset_us} if plan.time_offset_us else None
-        if str(output) == "-":
-            written = write(plan, sys.stdout.buffer, summary=summary)
-        else:
-            path = Path(output)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb", buffering=1 << 20) as fh:
-                written = write(plan, fh, summary=summary)
+    ahead = None
+    if fmt is OutputFormat.PROTO:
+        # The slices' debug annotations are encoded from the records as they are read, on the
+        # second core while this process reads on and lays out (see `proto_args.AheadEncoder`).
+        from .encode.proto_args import AheadEncoder
+
+        ahead = AheadEncoder(request_kinds(options), args_of, [_size(f) for f in files])
+    try:
+        records, read = read_files(files, strict=strict, progress=progress,
+                                   file_done=ahead.records_read if ahead is not None else None)
+        with _opened(output) as fh:
+            if ahead is not None and layout is Layout.AGENT:
+                written, draw, kept = _write_agent_proto(records, read, options, args_of, ahead, fh)
+                return ConversionResult(list(files), read, draw, written, str(output), fmt, layout, records,
+                                        None, kept)
+            plan = build_plan(records, options, layout)
+            summary = _embedded_summary(read, plan.draw, options, plan.time_offset_us, plan.metadata)
+            if ahead is not None:
+                from .encode.proto import Compression, write_perfetto_proto
+
+                written = write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True,
+                                               compression=Compression.DEFLATE, ahead=ahead.result())
+            else:
+                written = write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
+    finally:
+        if ahead is not None:
+            ahead.cancel()  # stops work nobody will wait for (an error on the way)
     return ConversionResult(list(files), read, plan.draw, written, str(output), fmt, layout, records, plan)
+
+
+# Below this weight (`layout.agent.split_agent`: a unit is about 2 µs of drawing and encoding)
+# a protobuf agent layout is drawn in one piece: a second process would cost more than it saves.
+AGENT_PARALLEL_MIN_WEIGHT = 50_000
+
+
+def _write_agent_proto(
+    records: Records, read: ReadReport, options: ConvertOptions, args_of: ArgsBuilder, ahead: Any, fh: BinaryIO
+) -> tuple[int, DrawReport, list[Any]]:
+    """Lay out and write the agent layout as protobuf, drawn in parts: the second part is drawn
+    and encoded in a forked child while this process does the first (`split_agent`)."""
+    from .encode.proto import Compression, write_perfetto_proto_parts
+
+    prep = prepare_agent(records, options)
+    ahead.finish(records)  # before any fork: the parts wait for what it encodes
+    kept: list[Any] = [prep]
+
+    def draw_part(part: AgentPart) -> Plan:
+        plan = build_agent(prep, part)
+        kept.append(plan)  # (in this process) freed with the rest of the model
+        return plan
+
+    def summary_of(reports: list[tuple[DrawReport, dict[str, Any]]]) -> dict[str, Any] | None:
+        draw, metadata = merge_part_reports(reports)
+        return _embedded_summary(read, draw, options, prep.time_offset_us, metadata)
+
+    parts = split_agent(prep, 2, AGENT_PARALLEL_MIN_WEIGHT)
+    written, reports = write_perfetto_proto_parts(
+        [partial(draw_part, part) for part in parts], fh, args_of, summary_of=summary_of,
+        compression=Compression.DEFLATE, ahead=ahead.result,
+    )
+    return written, merge_part_reports(reports)[0], kept
 
 
 def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:
@@ -211,34 +278,15 @@ def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:
 
 
 @contextmanager
-def _writer(
-    fmt: OutputFormat, options: ConvertOptions, args_of: ArgsBuilder, pretty: bool, files: Sequence[str]
-) -> Iterator[tuple[Callable[..., int], Callable[[Records], None] | None]]:
-    """`write(plan, fh, summary=...)` for `fmt`, and what to call after each input file is read;
-    entered before anything is read.
-
-    For protobuf, the slices' debug annotations are encoded from the records as they are read, on
-    the second core while the caller reads on and lays out (see `proto_args.AheadEncoder`);
-    `write` waits for them. Leaving early stops that work.
-    """
-    if fmt is not OutputFormat.PROTO:
-        yield partial(write_chrome_json, args_of=args_of, pretty=pretty, parallel=True), None
+def _opened(output: str | Path) -> Iterator[BinaryIO]:
+    """The output as a binary file ('-': stdout)."""
+    if str(output) == "-":
+        yield sys.stdout.buffer
         return
-    from .encode.proto import Compression, write_perfetto_proto
-    from .encode.proto_args import AheadEncoder
-
-    ahead = AheadEncoder(request_kinds(options), args_of, [_size(f) for f in files])
-
-    def write(plan: Plan, fh: BinaryIO, *, summary: dict[str, Any] | None) -> int:
-        return write_perfetto_proto(
-            plan, fh, args_of, summary=summary, parallel=True, compression=Compression.DEFLATE,
-            ahead=ahead.result(),
-        )
-
-    try:
-        yield write, ahead.records_read
-    finally:
-        ahead.cancel()
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb", buffering=1 << 20) as fh:
+        yield fh
 
 
 def _size(path: str) -> int | None:

@@ -152,3 +152,18 @@ class DrawReport:
             "flows": self.flows,
             "counter_tracks": self.counters,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DrawReport:
+        """The inverse of `to_dict` (a report crossing processes)."""
+        return cls(d["converted"], Counter(d["events_by_category"]), Counter(d["not_drawn"]), d["tracks"], d["flows"],
+                   d["counter_tracks"])
+
+    def add(self, other: DrawReport) -> None:
+        """Count `other` in too: one report for a layout drawn in parts."""
+        self.converted += other.converted
+        self.by_category.update(other.by_category)
+        self.not_drawn.update(other.not_drawn)
+        self.tracks += other.tracks
+        self.flows += other.flows
+        self.counters += other.counters

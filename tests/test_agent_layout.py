@@ -417,3 +417,98 @@ def test_global_in_flight_never_goes_negative_on_the_small_trace(name: str) -> N
     plan = build_plan(records, ConvertOptions(), Layout.AGENT)
     values = [v for _, v in series(plan, name)]
     assert min(values) == 0 and values[-1] == 0
+
+
+# -- drawing in parts ----------------------------------------------------------------------------
+
+
+def path_of(tracks: dict[int, Track], uid: int | None) -> tuple[str, ...]:
+    """A track by the names from the top down to it: what stays when uids change."""
+    out: list[str] = []
+    while uid is not None:
+        t = tracks[uid]
+        out.append(t.name)
+        uid = t.parent
+    return tuple(reversed(out))
+
+
+def drawn(plans: list[Plan]) -> dict[str, Any]:
+    """Everything the plans draw, keyed by track paths instead of uids, flow ids or ranks."""
+    tracks = {t.uid: t for p in plans for t in p.tracks}
+    assert len(tracks) == sum(len(p.tracks) for p in plans), "track uids are unique across parts"
+
+    def event(e: Any) -> tuple[Any, ...]:
+        return (path_of(tracks, e.track.uid), e.ts, e.dur, e.name, e.cat, e.kind.value)
+
+    def order(uid: int | None) -> list[tuple[str, ...]]:
+        return [path_of(tracks, t.uid) for t in sorted(tracks.values(), key=lambda t: t.rank) if t.parent == uid]
+
+    return {
+        "tracks": sorted((path_of(tracks, t.uid), t.kind.value, t.shared_name, t.pid) for t in tracks.values()),
+        "siblings": {path_of(tracks, uid) if uid else (): order(uid) for uid in {None, *tracks}},
+        "events": Counter(event(e) for p in plans for e in p.events),
+        "flows": Counter((f.kind.value, event(f.source), event(f.target)) for p in plans for f in p.flows),
+        "counters": {path_of(tracks, c.track.uid): (c.ts, c.values) for p in plans for c in p.counters},
+        "offset": {p.time_offset_us for p in plans},
+    }
+
+
+def parts_of(rows_or_records: Any, options: ConvertOptions) -> tuple[Plan, list[Plan], list[Any]]:
+    from agent_trace.layout.agent import build_agent, prepare_agent, split_agent
+
+    records = rows_or_records if not isinstance(rows_or_records, list) else records_from_objects(rows_or_records)[0]
+    prep = prepare_agent(records, options)
+    parts = split_agent(prep, 2)
+    return build_agent(prep), [build_agent(prep, part) for part in parts], parts
+
+
+@pytest.mark.parametrize("options", [ConvertOptions(), ConvertOptions(markers=True, fixes=frozenset(Fix))],
+                         ids=["default", "markers-all-fixes"])
+def test_parts_drawn_apart_draw_what_the_whole_draws(options: ConvertOptions) -> None:
+    from agent_trace.layout.agent import merge_part_reports
+
+    records, _ = read_files([str(SMALL)])
+    whole, plans, parts = parts_of(records, options)
+    assert len(parts) == 2 and parts[0].hi == parts[1].lo
+    assert drawn(plans) == drawn([whole])
+    draw, metadata = merge_part_reports([(p.draw, p.metadata) for p in plans])
+    assert draw.to_dict() == whole.draw.to_dict()
+    assert metadata == whole.metadata
+    # Part 1 numbers its tracks above everything part 0 can use, and its flows apart.
+    assert max(t.uid for t in plans[0].tracks) <= parts[1].uid_base < min(t.uid for t in plans[1].tracks)
+    assert not {f.id for f in plans[0].flows} & {f.id for f in plans[1].flows}
+    assert plans[0].counters and all(c.track.pid != 1 for c in plans[1].counters)  # global counters: part 0
+
+
+def test_parts_with_subagents_keep_their_flows_and_counters() -> None:
+    rows = subagent_rows() + [req(f"later{i}", f"l{i}", 700 + 10 * i, 5, trigger="user_message") for i in range(4)]
+    whole, plans, parts = parts_of(rows, ConvertOptions())
+    assert len(parts) == 2
+    assert drawn(plans) == drawn([whole])
+    assert {f.kind for f in whole.flows} == {FlowKind.CALL, FlowKind.RESULT, FlowKind.SPAWN}
+
+
+def test_the_split_is_two_runs_of_roots_unless_the_input_is_small() -> None:
+    from agent_trace.layout.agent import AgentPart, prepare_agent, split_agent
+
+    records, _ = read_files([str(SMALL)])
+    prep = prepare_agent(records, ConvertOptions())
+    whole = AgentPart(0, 0, len(prep.roots))
+    assert split_agent(prep, 1) == split_agent(prep, 2, min_weight=10**9) == [whole]
+    first, second = split_agent(prep, 2)
+    assert 0 < first.hi == second.lo < second.hi == len(prep.roots)
+
+
+def test_rebase_offset_is_the_earliest_event_even_a_marker_before_its_request() -> None:
+    # r1's first-token marker (ttft -30 ms: bad data) lands at 70 ms, before the tool at 80 ms.
+    rows = [req("s", "r1", 100, 50, ttft=-30.0), tool("s", "c", "bash", 80, 90), req("s", "r2", 300, 20)]
+    rebase = frozenset({Fix.REBASE_TIME})
+    cases = [
+        (dict(markers=True, fixes=rebase), 70),
+        (dict(markers=True, fixes=rebase | {Fix.CLEAN_STAGES}), 80),  # the marker is clamped into r1
+        (dict(fixes=rebase), 80),
+    ]
+    for options, earliest_ms in cases:
+        records, _ = records_from_objects(rows)
+        plan = build_plan(records, ConvertOptions(**options), Layout.AGENT)
+        assert plan.time_offset_us == min(e.ts for e in plan.events) == us(earliest_ms)

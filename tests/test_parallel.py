@@ -49,3 +49,22 @@ def test_spooled_child_appends_its_bytes_after_the_parents() -> None:
     out.write(b"ab")
     child.copy_into(out)
     assert out.getvalue() == b"abcd"
+
+
+def test_a_process_forked_later_can_take_the_result_too() -> None:
+    """A sibling of the child (forked afterwards by the same parent) cannot wait for it, but
+    gets its value all the same; so does the parent, after."""
+    call = ForkedCall(value)
+    sibling = ForkedCall(lambda: (os.getpid(), call.result()))
+    pid, got = sibling.result()
+    assert pid != os.getpid() and got == value()
+    assert call.result() == value()
+
+
+def test_a_child_that_dies_midway_is_an_error_for_a_sibling_too() -> None:
+    call = ForkedCall(lambda: os._exit(0))  # exits "successfully" without a value
+    sibling = ForkedCall(lambda: call.result())
+    with pytest.raises(RuntimeError, match="child process failed"):
+        sibling.result()
+    with pytest.raises(RuntimeError, match="without a result"):
+        call.result()

@@ -39,15 +39,17 @@ cross subtrees, and the trace means the same either way.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
+from functools import partial
 from itertools import chain
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from ..layout.plan import Event, Plan, Track, TrackKind
-from ..parallel import SpooledChild
+from ..layout.plan import CounterSeries, Event, Flow, Plan, Track, TrackKind
+from ..parallel import ForkedCall
+from ..report import DrawReport
 from .proto_args import Ahead, PacketSequence, framed, utf8
 from .protowire import (
     _CONT14,
@@ -109,11 +111,11 @@ def _fixed_fields(
 # ---------------------------------------------------------------------------------------------
 
 
-def _flow_fields(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes]]:
+def _flow_fields(flows: list[Flow]) -> tuple[dict[int, bytes], dict[int, bytes]]:
     """The encoded flow_ids leaving, and terminating_flow_ids entering, each event (by id())."""
     outgoing: dict[int, bytes] = {}
     incoming: dict[int, bytes] = {}
-    for f in plan.flows:
+    for f in flows:
         src, dst = id(f.source), id(f.target)
         outgoing[src] = outgoing.get(src, b"") + _T_FLOW + pack_fixed64(f.id)
         incoming[dst] = incoming.get(dst, b"") + _T_FLOW_END + pack_fixed64(f.id)
@@ -123,10 +125,10 @@ def _flow_fields(plan: Plan) -> tuple[dict[int, bytes], dict[int, bytes]]:
 _MAX_LATE_RANK = 16  # same-instant flow chains deeper than this are not ordered (never seen)
 
 
-def _late_groups(plan: Plan) -> dict[int, dict[int, int]]:
+def _late_groups(flows: list[Flow]) -> dict[int, dict[int, int]]:
     """For the target of each flow whose source begins at the same instant: track id -> {ts: rank},
     rank >= 1 + the rank of the source's own (track, ts) group (0 when it has none)."""
-    same = [(f.source, f.target) for f in plan.flows if f.source.ts == f.target.ts]
+    same = [(f.source, f.target) for f in flows if f.source.ts == f.target.ts]
     rank: dict[tuple[int, int], int] = {}
     for _ in range(_MAX_LATE_RANK):
         changed = False
@@ -148,18 +150,23 @@ _EVENT_WEIGHT = 6
 
 
 class _Part:
-    """The tracks one sequence writes: whole subtrees under the root, so flows stay inside."""
+    """What one sequence writes: descriptors of some tracks, and the events of whole subtrees
+    (so the flows between them stay inside)."""
 
-    __slots__ = ("tracks", "counters", "weight")
+    __slots__ = ("descriptors", "tracks", "counters", "flows", "offset", "weight")
 
-    def __init__(self) -> None:
+    def __init__(self, offset: int = 0) -> None:
+        self.descriptors: list[Track] = []
         self.tracks: list[list[Event]] = []  # events of each slice track
-        self.counters: list[Any] = []  # CounterSeries
+        self.counters: list[CounterSeries] = []
+        self.flows: list[Flow] = []
+        self.offset = offset  # Plan.time_offset_us
         self.weight = 0
 
 
 def _partition(plan: Plan, n_parts: int) -> list[_Part]:
     """Split the plan into `n_parts` groups of whole top-level subtrees, balanced by event count.
+    The first part also writes every track descriptor and every counter series.
 
     Subtrees hang under a track without a parent, or under the plan's single top-level track.
     Flows never leave a subtree in the layouts we have; if one did, everything goes to one part.
@@ -180,38 +187,48 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
             subtree[t.uid] = h
         return h
 
-    by_track: dict[int, list[Event]] = {}
-    for e in plan.events:
-        lst = by_track.get(id(e.track))
-        if lst is None:
-            by_track[id(e.track)] = [e]
-        else:
-            lst.append(e)
     heads: dict[int, tuple[list[list[Event]], list[int]]] = {}
     # Weights approximate encoding cost (measured on the large real trace): an event (a begin
     # with its args, and an end) costs about `_EVENT_WEIGHT` counter samples.
     # Counters are not in subtrees: they all go to the first part (below).
-    for evs in by_track.values():
+    for evs in _events_by_track(plan.events):
         h = heads.setdefault(head_of(evs[0].track), ([], [0]))
         h[0].append(evs)
         h[1][0] += _EVENT_WEIGHT * len(evs)
     if n_parts > 1:
         for f in plan.flows:
-            if subtree[f.source.track.uid] != subtree[f.target.track.uid]:
+            if head_of(f.source.track) != head_of(f.target.track):
                 n_parts = 1
                 break
-    parts = [_Part() for _ in range(n_parts)]
+    parts = [_Part(plan.time_offset_us) for _ in range(n_parts)]
+    parts[0].descriptors = tracks
     # Every counter series goes to the first part, which also writes the track descriptors; then
     # the heaviest subtree first, each to the lightest part (ties: the first): balanced and
     # deterministic.
     for c in plan.counters:
         parts[0].counters.append(c)
         parts[0].weight += len(c.ts)
+    part_of: dict[int, _Part] = {}
     for evs_list, weight in sorted(heads.values(), key=lambda h: -h[1][0]):
         part = min(parts, key=lambda p: p.weight)
         part.tracks.extend(evs_list)
         part.weight += weight[0]
+        part_of[head_of(evs_list[0][0].track)] = part
+    for f in plan.flows:
+        part_of[head_of(f.source.track)].flows.append(f)
     return parts
+
+
+def _events_by_track(events: list[Event]) -> Iterator[list[Event]]:
+    """The events of each track, tracks in order of their first event."""
+    by_track: dict[int, list[Event]] = {}
+    for e in events:
+        lst = by_track.get(id(e.track))
+        if lst is None:
+            by_track[id(e.track)] = [e]
+        else:
+            lst.append(e)
+    return iter(by_track.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,11 +254,12 @@ def _sequence_start(seq: PacketSequence) -> bytes:
     return first + _packet(snapshot + seq.seq)
 
 
-def track_descriptor(t: Track, uuid_of: dict[int, int], parents: set[int], description: str | None = None) -> bytes:
-    body = varint_field(1, uuid_of[t.uid])
+def track_descriptor(t: Track, parents: set[int], description: str | None = None) -> bytes:
+    """TracePacket.track_descriptor for `t`: its uuid is its uid, so parts written apart agree."""
+    body = varint_field(1, t.uid)
     body += len_field(2, utf8(t.shared_name or t.name))
-    if t.parent is not None and t.parent in uuid_of:
-        body += varint_field(5, uuid_of[t.parent])
+    if t.parent is not None:
+        body += varint_field(5, t.parent)
     if t.kind is TrackKind.COUNTER:
         body += len_field(8, b"")
     if t.uid in parents:
@@ -281,17 +299,14 @@ def _encode_part(
     part: _Part,
     seq: PacketSequence,
     t0: int,
-    uuid_fields: dict[int, bytes],
-    flows: tuple[dict[int, bytes], dict[int, bytes]],
-    late: dict[int, dict[int, int]],
     pre: Callable[[Event], bytes | None],
     args_of: Callable[[Event], dict[str, Any]],
-    header: bytes = b"",
     batch: int = 24_576,
 ) -> Iterator[bytes]:
     """The packets of one part, in batches of bytes: its slice tracks, its counters, then any
     late groups. Timestamps are µs since `t0`."""
-    outgoing, incoming = flows
+    outgoing, incoming = _flow_fields(part.flows)
+    late = _late_groups(part.flows)
     small = _SMALL
     ts_field = _ts_field
     seq_field = seq.seq
@@ -311,7 +326,7 @@ def _encode_part(
     instants: dict[str, tuple[bytes, bytes, str]] = {}
     annotations = seq.annotations
 
-    out: list[bytes] = [header]
+    out: list[bytes] = []
     append = out.append
 
     def begin(e: Event, tsb: bytes, tail: bytes, ann: bytes | None) -> None:
@@ -342,7 +357,7 @@ def _encode_part(
     deferred: list[tuple[int, int, Any]] = []  # (rank, order, end packet bytes or `begin` args)
     for evs in part.tracks:
         track = evs[0].track
-        track_field = uuid_fields[id(track)]
+        track_field = _track_field(track)
         end_tail = seq_field + framed(_T_TRACK_EVENT, _TE_END + track_field)
         end_heads = heads_for(len(end_tail))
         late_ts = late.get(id(track))
@@ -378,7 +393,7 @@ def _encode_part(
 
     # A counter sample is one packet; a series is encoded at once.
     for c in part.counters:
-        head = _TE_COUNTER + uuid_fields[id(c.track)]  # type, track_uuid
+        head = _TE_COUNTER + _track_field(c.track)  # type, track_uuid
         stamps = [ts_field(ts - t0) for ts in c.ts]
         if any(type(v) is float for v in c.values):
             prefix = seq_te + small[len(head) + 10] + head + _T_COUNTER_DOUBLE
@@ -429,6 +444,102 @@ def _deflated(chunks: Iterator[bytes]) -> Iterator[bytes]:
             yield _packet(framed(_T_COMPRESSED, zlib.compress(chunk, 1)))
 
 
+def _track_field(t: Track) -> bytes:
+    return b"\x58" + varint(t.uid)  # TrackEvent.track_uuid = 11
+
+
+class _Encoded(NamedTuple):
+    """One part, encoded as one sequence: its start, its descriptors, its other packets (each
+    deflated when asked), and how many track events they hold."""
+
+    start: bytes
+    descriptors: bytes
+    body: list[bytes]
+    events: int
+
+
+def _encode_sequence(
+    part: _Part,
+    seq_id: int,
+    args_of: Callable[[Event], dict[str, Any]],
+    ahead: Ahead | None,
+    compression: Compression,
+) -> tuple[PacketSequence, _Encoded]:
+    """Encode `part` as sequence `seq_id`, all but its descriptors (`_descriptors`), which may
+    carry a summary known only later."""
+    starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
+    t0 = min(starts) if starts else part.offset
+    seq = PacketSequence(seq_id, t0 - part.offset)
+    if ahead is not None:
+        seq.seed(ahead.chunks)
+    start = _sequence_start(seq)  # first: it carries the seeded interning tables
+    pre = ahead.lookup() if ahead is not None else _none
+    chunks = _encode_part(part, seq, t0, pre, args_of)
+    body = list(_deflated(chunks) if compression is Compression.DEFLATE else chunks)
+    events = sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for evs in part.tracks) + sum(
+        len(c.ts) for c in part.counters
+    )
+    return seq, _Encoded(start, b"", body, events)
+
+
+def _descriptors(part: _Part, seq: PacketSequence, summary: dict[str, Any] | None) -> bytes:
+    """The part's track descriptor packets; the first track's description holds `summary`."""
+    parents = {t.parent for t in part.descriptors if t.parent is not None}
+    summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
+    packets = []
+    for i, t in enumerate(part.descriptors):
+        desc = summary_text if i == 0 and summary_text is not None else None
+        packets.append(_packet(seq.seq + track_descriptor(t, parents, desc)))
+    return b"".join(packets)
+
+
+def _head(encoded: _Encoded, compression: Compression) -> bytes:
+    head = encoded.start + encoded.descriptors
+    return b"".join(_deflated(iter([head]))) if compression is Compression.DEFLATE else head
+
+
+# A part to encode, made where it is encoded (possibly a forked child), and what it reports back
+# to the caller's `summary_of` (anything `marshal` can carry).
+PartMaker = Callable[[], tuple[_Part, Any]]
+
+
+def _write_sequences(
+    makers: Sequence[PartMaker],
+    out: BinaryIO,
+    args_of: Callable[[Event], dict[str, Any]],
+    *,
+    summary_of: Callable[[list[Any]], dict[str, Any] | None],
+    compression: Compression,
+    ahead: Callable[[], Ahead | None],
+) -> tuple[int, list[Any]]:
+    """Make and encode part i as sequence i + 1: the first here, the others in forked children
+    meanwhile. The first part's first descriptor carries `summary_of(what every part reported)`.
+    Returns the track events written and the reports."""
+
+    def encode_child(make: PartMaker, seq_id: int) -> tuple[bytes, int, Any]:
+        part, report = make()
+        seq, enc = _encode_sequence(part, seq_id, args_of, ahead(), compression)
+        head = _head(enc._replace(descriptors=_descriptors(part, seq, None)), compression)
+        return head + b"".join(enc.body), enc.events, report
+
+    children = [ForkedCall(partial(encode_child, make, i)) for i, make in enumerate(makers[1:], start=2)]
+    try:
+        part, report = makers[0]()
+        seq, enc = _encode_sequence(part, 1, args_of, ahead(), compression)
+        others = [child.result() for child in children]
+    finally:
+        for child in children:
+            child.cancel()
+    reports = [report] + [r for _, _, r in others]
+    enc = enc._replace(descriptors=_descriptors(part, seq, summary_of(reports)))
+    out.write(_head(enc, compression))
+    for chunk in enc.body:
+        out.write(chunk)
+    for data, _, _ in others:
+        out.write(data)
+    return enc.events + sum(n for _, n, _ in others), reports
+
+
 def write_perfetto_proto(
     plan: Plan,
     out: BinaryIO,
@@ -447,45 +558,53 @@ def write_perfetto_proto(
     `ahead` (`proto_args.AheadEncoder.result`) supplies annotations encoded before the layout;
     events it does not cover are encoded from `args_of` on the spot.
     """
-    tracks = plan.tracks
-    uuid_of = {t.uid: i for i, t in enumerate(tracks, start=1)}
-    parents = {t.parent for t in tracks if t.parent is not None}
-    uuid_fields = {id(t): b"\x58" + varint(uuid_of[t.uid]) for t in tracks}  # TrackEvent.track_uuid = 11
-    offset = plan.time_offset_us
     size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
     parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
-    pre = ahead.lookup() if ahead is not None else _none
-
-    flows = _flow_fields(plan)
-    late = _late_groups(plan)
-
-    def encode(part: _Part, seq_id: int, with_descriptors: bool) -> Iterator[bytes]:
-        # Everything from here on runs once per part, in parallel when there are two.
-        starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
-        t0 = min(starts) if starts else offset
-        seq = PacketSequence(seq_id, t0 - offset)
-        if ahead is not None:
-            seq.seed(ahead.chunks)
-        head = [_sequence_start(seq)]
-        if with_descriptors:
-            summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
-            for i, t in enumerate(tracks):
-                desc = summary_text if i == 0 and summary_text is not None else None
-                head.append(_packet(seq.seq + track_descriptor(t, uuid_of, parents, desc)))
-        chunks = _encode_part(part, seq, t0, uuid_fields, flows, late, pre, args_of, b"".join(head))
-        yield from _deflated(chunks) if compression is Compression.DEFLATE else chunks
-
-    if len(parts) > 1:
-        child = SpooledChild(lambda: encode(parts[1], 2, False))
-        for chunk in encode(parts[0], 1, True):
-            out.write(chunk)
-        child.copy_into(out)
-    else:
-        for chunk in encode(parts[0], 1, True):
-            out.write(chunk)
-    return sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for p in parts for evs in p.tracks) + sum(
-        len(c.ts) for c in plan.counters
+    makers = [partial(_made, part) for part in parts]
+    written, _ = _write_sequences(
+        makers, out, args_of, summary_of=lambda _: summary, compression=compression, ahead=lambda: ahead
     )
+    return written
+
+
+def write_perfetto_proto_parts(
+    plans: Sequence[Callable[[], Plan]],
+    out: BinaryIO,
+    args_of: Callable[[Event], dict[str, Any]],
+    *,
+    summary_of: Callable[[list[tuple[DrawReport, dict[str, Any]]]], dict[str, Any] | None],
+    compression: Compression = Compression.NONE,
+    ahead: Callable[[], Ahead | None] = lambda: None,
+) -> tuple[int, list[tuple[DrawReport, dict[str, Any]]]]:
+    """Write a trace laid out in parts (plans whose tracks have distinct uids and whose flows
+    stay inside), each made and encoded as its own sequence, all but the first in forked
+    children. `summary_of` gets each part's draw report and metadata; so does the caller, with
+    the number of track events written.
+
+    `ahead` is called where each part is encoded (it may wait for annotations encoded ahead).
+    """
+
+    def maker(make_plan: Callable[[], Plan]) -> tuple[_Part, Any]:
+        plan = make_plan()
+        return _partition(plan, 1)[0], (plan.draw.to_dict(), plan.metadata)
+
+    written, reports = _write_sequences(
+        [partial(maker, make) for make in plans],
+        out,
+        args_of,
+        summary_of=lambda reports: summary_of(_draw_reports(reports)),
+        compression=compression,
+        ahead=ahead,
+    )
+    return written, _draw_reports(reports)
+
+
+def _draw_reports(reports: list[Any]) -> list[tuple[DrawReport, dict[str, Any]]]:
+    return [(DrawReport.from_dict(draw), metadata) for draw, metadata in reports]
+
+
+def _made(part: _Part) -> tuple[_Part, None]:
+    return part, None
 
 
 def _none(_: Event) -> None:

@@ -489,6 +489,7 @@ class AheadEncoder:
                     break
         self._files = 0
         self._n_files = len(file_sizes)
+        self._ahead: Ahead | None = None
 
     def records_read(self, records: Records, *, final: bool = False) -> None:
         """After each input file (and with `final`, at the end): start encoding the records read
@@ -513,13 +514,24 @@ class AheadEncoder:
         self._runs.append((a, b, c, d, call))
         self._requests, self._tools = b, d
 
-    def result(self, records: Records | None = None) -> Ahead:
-        """Wait for every chunk of `records` (by default, those last given to `records_read`),
-        encoding what is left of them first."""
+    def finish(self, records: Records | None = None) -> None:
+        """Reading has ended: start encoding what is left of `records` (by default, those last
+        given to `records_read`). Before forking processes that will call `result` themselves,
+        so that the rest is encoded once."""
         records = records if records is not None else self._records
         if records is None:
             records = Records(files=[], requests=[], tools=[], payloads=[])
         self.records_read(records, final=True)
+
+    def result(self, records: Records | None = None) -> Ahead:
+        """Wait for every chunk of `records` (by default, those last given to `records_read`),
+        encoding what is left of them first. Callable in a process forked after `finish`; later
+        calls in one process return the same value."""
+        if self._ahead is not None:
+            return self._ahead
+        self.finish(records)
+        records = self._records
+        assert records is not None
         chunks: list[AheadChunk] = []
         top = len(self._runs)
         for a, b, c, d, call in self._runs:
@@ -532,7 +544,8 @@ class AheadEncoder:
                 top += spans
             chunks.append(chunk)
         self._runs = []
-        return Ahead(self.kinds, chunks, records)
+        self._ahead = Ahead(self.kinds, chunks, records)
+        return self._ahead
 
     def cancel(self) -> None:
         for *_, call in self._runs:

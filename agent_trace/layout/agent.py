@@ -26,13 +26,21 @@ first are named `<session> [lane N] requests` (upstream's spelling); a lane's na
 on later lanes.
 
 `rank` increases depth-first over the whole tree, so it orders siblings (protobuf) and is also
-the Chrome `process_sort_index`/`thread_sort_index`. Flows are linked by `layout.flows`, counters
+the Chrome `process_sort_index`/`thread_sort_index`.
+
+Laying out happens in two steps: `prepare_agent` places records and builds the session tree,
+`build_agent` draws it. Drawing can also be split into parts (`split_agent`): runs of consecutive
+root sessions, each drawn on its own (the first part also draws the top tracks and the global
+counters), so parts can be drawn and encoded in separate processes. A part's track uids and
+ranks start above a bound of what the parts before it can use, and its flow ids in a range of
+its own, so every part can be drawn without the others. Flows are linked by `layout.flows`, counters
 sampled by `layout.counters`; a counter track that would have no sample is left out. Unclosed
 tool starts, when drawn as instants, take no lane time beyond 1 µs and no flows.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -86,7 +94,6 @@ class _Session:
     parent: _Session | None = None
     start: int = 0
     end: int = 0
-    flow: SessionEvents = field(default_factory=SessionEvents)
 
 
 def _label(row: Row) -> str:
@@ -94,7 +101,33 @@ def _label(row: Row) -> str:
     return f"{group} / {chain}" if group is not None else chain
 
 
+@dataclass(slots=True, eq=False)
+class AgentPrep:
+    """The agent layout before drawing: the session tree (each session's requests and tools in
+    time order) and what placing records cost. Drawing never changes it."""
+
+    options: ConvertOptions
+    roots: list[_Session]
+    draw: DrawReport  # records placing left undrawn
+    time_offset_us: int  # Fix.REBASE_TIME: the earliest event's ts, else 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPart:
+    """Root sessions [lo, hi) drawn as one part; part 0 also draws the top tracks and the
+    global counters."""
+
+    index: int
+    lo: int
+    hi: int
+    uid_base: int = 0  # this part's track uids and ranks are uid_base + 1, + 2, ...
+
+
 def layout_agent(records: Records, options: ConvertOptions) -> Plan:
+    return build_agent(prepare_agent(records, options))
+
+
+def prepare_agent(records: Records, options: ConvertOptions) -> AgentPrep:
     fixes = options.fixes
     draw = DrawReport()
     draw.not_drawn[NotDrawn.PAYLOAD_ROW.value] += len(records.payloads)
@@ -128,12 +161,127 @@ def layout_agent(records: Records, options: ConvertOptions) -> Plan:
         session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))  # type: ignore[arg-type]
     for inf in inferred:
         session(inf.row).tools.append((inf.ts, inf.dur, _INFERRED, inf))  # type: ignore[arg-type]
+    for s in sessions.values():  # sorted once here, so parts drawn anywhere see one order
+        s.requests.sort(key=lambda p: p.ts)
+        s.tools.sort(key=lambda t: (t[0], t[2]))
 
     roots = _build_tree(sessions)
-    builder = _Builder(options, draw)
-    builder.build(roots)
-    plan = builder.plan(fixes)
-    return plan
+    offset = _earliest_event(roots, options) if Fix.REBASE_TIME in fixes else 0
+    return AgentPrep(options, roots, draw, offset)
+
+
+def build_agent(prep: AgentPrep, part: AgentPart | None = None) -> Plan:
+    """Draw `part` of the prepared tree (by default all of it)."""
+    if part is None:
+        part = AgentPart(0, 0, len(prep.roots))
+    d = prep.draw
+    draw = DrawReport(not_drawn=Counter(d.not_drawn)) if part.index == 0 else DrawReport()
+    builder = _Builder(prep.options, draw, part.uid_base)
+    builder.build(prep.roots, part)
+    return builder.plan(prep, part)
+
+
+def merge_part_reports(reports: list[tuple[DrawReport, dict[str, Any]]]) -> tuple[DrawReport, dict[str, Any]]:
+    """One draw report and plan metadata for parts drawn apart (each part's `plan.draw` and
+    `plan.metadata`): counts add up."""
+    draw = DrawReport()
+    flows: Counter[str] = Counter()
+    for part_draw, metadata in reports:
+        draw.add(part_draw)
+        flows.update(metadata.get("flows", {}))
+    return draw, {"layout": "agent", "flows": dict(flows)}
+
+
+# Weights for splitting into parts: the cost of drawing and encoding, in units of about 2 µs
+# (fitted on the large real trace, stages on): a request with its stages, a tool slice, a session
+# (its tracks); and part 0's global counters, computed over every request and tool.
+_REQUEST_WEIGHT = 16
+_TOOL_WEIGHT = 4
+_SESSION_WEIGHT = 8
+_GLOBAL_REQUEST_WEIGHT = 4
+_GLOBAL_TOOL_WEIGHT = 1
+FLOW_ID_STRIDE = 1 << 32  # part i's flow ids start at i * FLOW_ID_STRIDE + 1
+
+
+def split_agent(prep: AgentPrep, n_parts: int = 2, min_weight: int = 0) -> list[AgentPart]:
+    """Up to `n_parts` parts of consecutive roots with balanced drawing and encoding cost; one
+    part when the whole weighs less than `min_weight`. Depends only on the tree."""
+    roots = prep.roots
+    weights: list[int] = []
+    bounds: list[int] = []
+    global_weight = 0
+    for root in roots:
+        n_req = n_tools = n_sessions = 0
+        for s in _walk(root):
+            n_req += len(s.requests)
+            n_tools += len(s.tools)
+            n_sessions += 1
+        weights.append(_REQUEST_WEIGHT * n_req + _TOOL_WEIGHT * n_tools + _SESSION_WEIGHT * n_sessions)
+        # tracks a root can need: its process and two counters, then per session a node and
+        # at most one request lane, one stage lane per request and one lane per tool
+        bounds.append(3 + n_sessions + 2 * n_req + n_tools)
+        global_weight += _GLOBAL_REQUEST_WEIGHT * n_req + _GLOBAL_TOOL_WEIGHT * n_tools
+    total = global_weight + sum(weights)
+    if n_parts < 2 or len(roots) < 2 or total < min_weight:
+        return [AgentPart(0, 0, len(roots))]
+    # Two parts (more would need more cores than we target): the cut that best balances them.
+    best_k, best = 1, total
+    head = global_weight
+    for k in range(1, len(roots)):
+        head += weights[k - 1]
+        worst = max(head, total - head)
+        if worst < best:
+            best_k, best = k, worst
+    top_tracks = 7  # the root group, "all sessions" and its five counters
+    return [AgentPart(0, 0, best_k), AgentPart(1, best_k, len(roots), top_tracks + sum(bounds[:best_k]))]
+
+
+def _walk(s: _Session):  # type: ignore[no-untyped-def]
+    yield s
+    for c in s.children:
+        yield from _walk(c)
+
+
+def _marker_ts(ts: int, dur: int, ttft: int, clamp: bool) -> int:
+    return ts + (min(max(ttft, 0), dur - 1) if clamp else ttft)
+
+
+def _earliest_event(roots: list[_Session], options: ConvertOptions) -> int:
+    """The smallest ts of any event `build_agent` draws (stages start within their request)."""
+    markers = options.markers
+    clamp = Fix.CLEAN_STAGES in options.fixes
+    earliest: int | None = None
+    for root in roots:
+        for s in _walk(root):
+            for p in s.requests:
+                ts = p.ts
+                ttft = p.request.ttft_ms
+                if markers and ttft is not None:
+                    ts = min(ts, _marker_ts(p.ts, p.dur, int(round(ttft * 1000.0)), clamp))
+                if earliest is None or ts < earliest:
+                    earliest = ts
+            if s.tools and (earliest is None or s.tools[0][0] < earliest):
+                earliest = s.tools[0][0]
+    return earliest or 0
+
+
+def _counts_in_flight(kind: int, item: Any) -> bool:
+    """Whether a tool-lane entry is a tool call known to run over its slice (the in-flight
+    counters' tools): not an instant, synthetic or unclosed span, nor an inferred call of
+    unknown duration."""
+    if kind == _INFERRED:
+        return not item.duration_unknown
+    return not (item.instant or item.synthetic or item.unclosed)
+
+
+def _intervals(root: _Session) -> tuple[list[PlacedRequest], list[tuple[int, int]]]:
+    """The requests (depth-first) and in-flight tool intervals of a root session's subtree."""
+    requests: list[PlacedRequest] = []
+    tools: list[tuple[int, int]] = []
+    for s in _walk(root):
+        requests.extend(s.requests)
+        tools.extend((ts, ts + dur) for ts, dur, kind, item in s.tools if _counts_in_flight(kind, item))
+    return requests, tools
 
 
 def _build_tree(sessions: dict[Hashable, _Session]) -> list[_Session]:
@@ -179,54 +327,63 @@ def _build_tree(sessions: dict[Hashable, _Session]) -> list[_Session]:
 class _Builder:
     """Creates tracks depth-first (so `rank` and Chrome tids follow the tree) and their events."""
 
-    def __init__(self, options: ConvertOptions, draw: DrawReport) -> None:
+    def __init__(self, options: ConvertOptions, draw: DrawReport, uid_base: int = 0) -> None:
         self.options = options
         self.draw = draw
         self.tracks: list[Track] = []
         self.events: list[Event] = []
         self.counters: list[CounterSeries] = []
         self.flow_sessions: list[SessionEvents] = []
-        self.rank = 0
+        self.flow_of: dict[int, SessionEvents] = {}  # by id() of a _Session
+        self.uid_base = uid_base
+        self.rank = uid_base
         # Chrome tids: one counter over the whole trace, starting above every pid, because a
         # thread whose tid equals its pid is the process's "main thread", which viewers hoist.
         self.next_tid = 0
         self.request_names: dict[str | None, str] = {}
 
-    def _track(self, name: str, kind: TrackKind, pid: int, parent: Track | None, **kw: Any) -> Track:
+    def _track(self, name: str, kind: TrackKind, pid: int, parent: int | None, **kw: Any) -> Track:
         self.rank += 1
         tid = None
         if kind in (TrackKind.REQUEST, TrackKind.STAGES, TrackKind.TOOLS):
             self.next_tid += 1
             tid = self.next_tid
-        t = Track(len(self.tracks) + 1, name, kind, pid, tid, parent.uid if parent else None, self.rank, **kw)
+        t = Track(self.uid_base + len(self.tracks) + 1, name, kind, pid, tid, parent, self.rank, **kw)
         self.tracks.append(t)
         return t
 
-    def build(self, roots: list[_Session]) -> None:
-        self.next_tid = len(roots) + 1  # the largest pid
-        top = self._track(ROOT_NAME, TrackKind.GROUP, 0, None)
-        glob = self._track(GLOBAL_NAME, TrackKind.PROCESS, 1, top)
-        global_counters = [
-            (self._track("requests in flight", TrackKind.COUNTER, 1, glob,
-                         description="LLM requests in flight, all sessions"), "requests"),
-            (self._track("tools in flight", TrackKind.COUNTER, 1, glob,
-                         description="tool calls in flight, all sessions"), "tools"),
-            (self._track("queue depth", TrackKind.COUNTER, 1, glob,
-                         description="router queue depth reported by each LLM request, at its start"), "queue"),
-            (self._track("KV hit rate", TrackKind.COUNTER, 1, glob,
-                         description="KV cache hit rate reported by each LLM request, at its start"), "kv"),
-            (self._track("output tokens/s", TrackKind.COUNTER, 1, glob,
-                         description="sum over decoding requests of output_tokens / decode time"), "rate"),
-        ]
+    def build(self, roots: list[_Session], part: AgentPart) -> None:
+        self.next_tid = len(roots) + 1 + self.uid_base  # above the largest pid (and part 0's tids)
+        top_uid = 1  # part 0's first track
+        global_counters = []
+        if part.index == 0:
+            top = self._track(ROOT_NAME, TrackKind.GROUP, 0, None)
+            assert top.uid == top_uid
+            glob = self._track(GLOBAL_NAME, TrackKind.PROCESS, 1, top.uid).uid
+            global_counters = [
+                (self._track("requests in flight", TrackKind.COUNTER, 1, glob,
+                             description="LLM requests in flight, all sessions"), "requests"),
+                (self._track("tools in flight", TrackKind.COUNTER, 1, glob,
+                             description="tool calls in flight, all sessions"), "tools"),
+                (self._track("queue depth", TrackKind.COUNTER, 1, glob,
+                             description="router queue depth reported by each LLM request, at its start"), "queue"),
+                (self._track("KV hit rate", TrackKind.COUNTER, 1, glob,
+                             description="KV cache hit rate reported by each LLM request, at its start"), "kv"),
+                (self._track("output tokens/s", TrackKind.COUNTER, 1, glob,
+                             description="sum over decoding requests of output_tokens / decode time"), "rate"),
+            ]
+        for pid, root in enumerate(roots[part.lo:part.hi], start=2 + part.lo):
+            proc = self._track(root.label, TrackKind.PROCESS, pid, top_uid)
+            self._session(root, proc, pid, root_counters=True)
+        if not global_counters:
+            return
+        # Over every root, drawn in this part or not: they are all in the tree.
         all_requests: list[PlacedRequest] = []
         all_tools: list[tuple[int, int]] = []
-        for pid, root in enumerate(roots, start=2):
-            proc = self._track(root.label, TrackKind.PROCESS, pid, top)
-            req_iv: list[tuple[int, int]] = []
-            tool_iv: list[tuple[int, int]] = []
-            self._session(root, proc, pid, req_iv, tool_iv, root_counters=True)
-            all_requests.extend(p for p in _walk_requests(root))
-            all_tools.extend(tool_iv)
+        for root in roots:
+            requests, tools = _intervals(root)
+            all_requests += requests
+            all_tools += tools
         by_name = dict((k, t) for t, k in global_counters)
         self._counter(by_name["requests"], *counter_series.in_flight((p.ts, p.ts + p.dur) for p in all_requests))
         self._counter(by_name["tools"], *counter_series.in_flight(all_tools))
@@ -240,43 +397,32 @@ class _Builder:
         if ts:
             self.counters.append(CounterSeries(track, ts, values))
 
-    def _session(
-        self,
-        s: _Session,
-        node: Track,
-        pid: int,
-        req_iv: list[tuple[int, int]],
-        tool_iv: list[tuple[int, int]],
-        *,
-        root_counters: bool = False,
-    ) -> None:
+    def _session(self, s: _Session, node: Track, pid: int, *, root_counters: bool = False) -> None:
         options = self.options
         label = s.label
-        fe = s.flow
+        fe = self.flow_of[id(s)] = SessionEvents()  # here, not on `s`: drawing never changes the tree
         self.flow_sessions.append(fe)
         if s.parent is not None:
-            fe.parent = s.parent.flow
+            fe.parent = self.flow_of[id(s.parent)]  # drawn before `s`, in the same part
 
         # Lanes first, so tracks can be created in their explicit order.
-        s.requests.sort(key=lambda p: p.ts)
         packer = LanePacker()
         req_lanes = [packer.place(p.ts, p.ts + p.dur) for p in s.requests]
         n_req = packer.lanes
-        s.tools.sort(key=lambda t: (t[0], t[2]))
         packer = LanePacker()
         tool_lanes = [packer.place(ts, ts + dur) for ts, dur, _, _ in s.tools]
         n_tool = packer.lanes
 
         req_tracks = [self._lane(label, "requests", lane, TrackKind.REQUEST, pid, node) for lane in range(n_req)]
         if root_counters:
-            inflight_req = self._track(f"{label} requests in flight", TrackKind.COUNTER, pid, node,
+            inflight_req = self._track(f"{label} requests in flight", TrackKind.COUNTER, pid, node.uid,
                                        description="LLM requests in flight, this session and its subagents")
         stage_tracks = req_tracks
         if n_req and (options.stages or options.markers):
             stage_tracks = [self._lane(label, "stages", lane, TrackKind.STAGES, pid, node) for lane in range(n_req)]
         tool_tracks = [self._lane(label, "tools", lane, TrackKind.TOOLS, pid, node) for lane in range(n_tool)]
         if root_counters:
-            inflight_tool = self._track(f"{label} tools in flight", TrackKind.COUNTER, pid, node,
+            inflight_tool = self._track(f"{label} tools in flight", TrackKind.COUNTER, pid, node.uid,
                                         description="tool calls in flight, this session and its subagents")
 
         emit = self.events.append
@@ -293,12 +439,11 @@ class _Builder:
             ev = Event(req_tracks[lane], ts, dur, name, CAT_LLM, REQUEST, r)
             emit(ev)
             fe.requests.append(ev)
-            req_iv.append((ts, ts + dur))
             draw.converted += 1
             ttft = int(round(r.ttft_ms * 1000.0)) if r.ttft_ms is not None else None  # ms_to_us, inlined
             st = stage_tracks[lane]
             if markers and ttft is not None:
-                at = ts + (min(max(ttft, 0), dur - 1) if clamp_marker else ttft)
+                at = _marker_ts(ts, dur, ttft, clamp_marker)
                 emit(Event(st, at, None, "first token", CAT_MARKER, EventKind.FIRST_TOKEN, r))
             if stages:
                 _emit_stages(emit, st, r, ts, dur, ttft)
@@ -309,8 +454,6 @@ class _Builder:
                 inf: InferredTool = item
                 ev = Event(track, ts, dur, f"Tool: {inf.call.name or 'unknown-tool'}", CAT_TOOL,
                            EventKind.INFERRED_TOOL, inf)
-                if not inf.duration_unknown:
-                    tool_iv.append((ts, ts + dur))
             else:
                 sp: ToolSpan = item
                 cls = sp.event.tool_class or "unknown-tool"
@@ -319,8 +462,6 @@ class _Builder:
                 else:
                     prefix = "Tool error: " if sp.event.phase.value == "tool_error" else "Tool: "
                     ev = Event(track, ts, dur, prefix + cls, CAT_TOOL, EventKind.TOOL, sp)
-                    if not sp.synthetic and not sp.unclosed:
-                        tool_iv.append((ts, ts + dur))
             emit(ev)
             fe.tools.append(ev)
             draw.converted += 1
@@ -332,21 +473,22 @@ class _Builder:
         fe.end = max(e.ts + (e.dur or 0) for e in own) if own else s.end
 
         for child in s.children:
-            group = self._track(child.label, TrackKind.GROUP, pid, node)
-            self._session(child, group, pid, req_iv, tool_iv)
+            group = self._track(child.label, TrackKind.GROUP, pid, node.uid)
+            self._session(child, group, pid)
 
         if root_counters:
-            self._counter(inflight_req, *counter_series.in_flight(req_iv))
-            self._counter(inflight_tool, *counter_series.in_flight(tool_iv))
+            requests, tools = _intervals(s)
+            self._counter(inflight_req, *counter_series.in_flight((p.ts, p.ts + p.dur) for p in requests))
+            self._counter(inflight_tool, *counter_series.in_flight(tools))
 
     def _lane(self, label: str, what: str, lane: int, kind: TrackKind, pid: int, node: Track) -> Track:
         shared = f"{label} {what}"
         # upstream's lane spelling (§13.1): the kind stays last, so tool tracks end in "tools"
         name = shared if lane == 0 else f"{label} [lane {lane + 1}] {what}"
-        return self._track(name, kind, pid, node, lane=lane, shared_name=shared)
+        return self._track(name, kind, pid, node.uid, lane=lane, shared_name=shared)
 
-    def plan(self, fixes: frozenset[Fix]) -> Plan:
-        flows, flow_stats = link_flows(self.flow_sessions)
+    def plan(self, prep: AgentPrep, part: AgentPart) -> Plan:
+        flows, flow_stats = link_flows(self.flow_sessions, first_id=part.index * FLOW_ID_STRIDE + 1)
         # A counter track that never got a sample (a root without tool calls) is left out.
         sampled = {id(c.track) for c in self.counters}
         self.tracks = [t for t in self.tracks if t.kind is not TrackKind.COUNTER or id(t) in sampled]
@@ -356,26 +498,18 @@ class _Builder:
         draw.tracks = sum(1 for t in self.tracks if t.tid is not None)
         draw.flows = len(flows)
         draw.counters = len(self.counters)
-        offset = 0
-        if Fix.REBASE_TIME in fixes and self.events:
-            offset = min(e.ts for e in self.events)
+        fixes = prep.options.fixes
         return Plan(
             tracks=self.tracks,
             events=self.events,
             draw=draw,
-            time_offset_us=offset,
+            time_offset_us=prep.time_offset_us,
             big_ints_as_strings=Fix.BIG_INTS in fixes,
             sort_indices=True,
             metadata={"layout": "agent", "flows": flow_stats.to_dict()},
             flows=flows,
             counters=self.counters,
         )
-
-
-def _walk_requests(s: _Session):  # type: ignore[no-untyped-def]
-    yield from s.requests
-    for c in s.children:
-        yield from _walk_requests(c)
 
 
 def _decode_windows(requests: list[PlacedRequest]) -> list[tuple[int, int, int]]:

@@ -78,7 +78,8 @@ def _known_end(e: Event) -> int | None:
     return e.ts + (e.dur or 0)
 
 
-def link_flows(sessions: Sequence[SessionEvents]) -> tuple[list[Flow], FlowStats]:
+def link_flows(sessions: Sequence[SessionEvents], first_id: int = 1) -> tuple[list[Flow], FlowStats]:
+    """Flows with ids `first_id`, `first_id + 1`, ... (in link order), and the link counts."""
     stats = FlowStats()
     flows: list[Flow] = []
 
@@ -86,7 +87,7 @@ def link_flows(sessions: Sequence[SessionEvents]) -> tuple[list[Flow], FlowStats
         if target.ts < source.ts:
             stats.dropped_backwards += 1
             return False
-        flows.append(Flow(len(flows) + 1, kind, source, target))
+        flows.append(Flow(first_id + len(flows), kind, source, target))
         return True
 
     for s in sessions:
@@ -121,7 +122,7 @@ def link_flows(sessions: Sequence[SessionEvents]) -> tuple[list[Flow], FlowStats
                 if tool.ts < source.ts:
                     stats.dropped_backwards += 1
                 else:
-                    flows.append(Flow(len(flows) + 1, CALL, source, tool))
+                    flows.append(Flow(first_id + len(flows), CALL, source, tool))
                     stats.calls_linked += 1
             end = _known_end(tool)
             if end is None:
@@ -130,7 +131,7 @@ def link_flows(sessions: Sequence[SessionEvents]) -> tuple[list[Flow], FlowStats
             for j in range(i, min(i + _RESULT_LOOKAHEAD, n)):
                 req = requests[j]
                 if req.subject.input_trigger in _CONSUMING_TRIGGERS:
-                    flows.append(Flow(len(flows) + 1, RESULT, tool, req))  # req.ts >= end >= tool.ts
+                    flows.append(Flow(first_id + len(flows), RESULT, tool, req))  # req.ts >= end >= tool.ts
                     stats.results_linked += 1
                     break
 
