@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -36,7 +37,8 @@ def test_a_failing_child_is_an_error_not_a_wrong_value() -> None:
 
 def test_cancel_stops_a_child_nobody_waits_for() -> None:
     call = ForkedCall(lambda: sum(range(10**9)))
-    pid = call._pid
+    assert call._child is not None
+    pid = call._child._pid
     assert pid > 0
     call.cancel()
     with pytest.raises(ChildProcessError):
@@ -68,3 +70,19 @@ def test_a_child_that_dies_midway_is_an_error_for_a_sibling_too() -> None:
         sibling.result()
     with pytest.raises(RuntimeError, match="without a result"):
         call.result()
+
+
+def test_a_spooled_child_that_dies_midway_is_an_error() -> None:
+    def produce() -> Iterator[bytes]:
+        yield b"partial"
+        os._exit(0)
+
+    with pytest.raises(RuntimeError, match="without a result"):
+        SpooledChild(produce).copy_into(io.BytesIO())
+
+
+def test_spooled_bytes_longer_than_a_copy_block_arrive_whole() -> None:
+    data = os.urandom(3 * (1 << 20) + 5)
+    out = io.BytesIO()
+    SpooledChild(lambda: iter([data[:7], data[7:]])).copy_into(out)
+    assert out.getvalue() == data
