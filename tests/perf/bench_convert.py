@@ -47,6 +47,11 @@ t = time.perf_counter()
 files = expand_inputs(sys.argv[2:])
 res = convert_files(files, out, ConvertOptions(markers=True, stages=True), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
+while True:  # children that are done but were still exiting (agent_trace reaps lazily): count them
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
 me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(f"{dt} {me} {kids} {os.path.getsize(out)}")

@@ -35,6 +35,11 @@ t = time.perf_counter()
 files = expand_inputs(sys.argv[4:])
 convert_files(files, out, ConvertOptions(), format=OutputFormat(fmt), layout=Layout(layout), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
+while True:  # children that are done but were still exiting (agent_trace reaps lazily): count them
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
 me = resource.getrusage(resource.RUSAGE_SELF)
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
