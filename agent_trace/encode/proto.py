@@ -7,8 +7,8 @@ those classes and compare). Contract:
 * each sequence starts with `TracePacketDefaults` (timestamps on clock 64) and a `ClockSnapshot`
   that makes clock 64 count µs from the sequence's first instant (`PacketSequence.base`), so a
   timestamp takes 3 to 5 bytes instead of 9.
-* one `TrackDescriptor` per plan track: `uuid` 1..N in plan order, `parent_uuid` from
-  `Track.parent`, `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
+* one `TrackDescriptor` per plan track: `uuid` = `Track.uid`, `parent_uuid` = `Track.parent`,
+  `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
   ordering, a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
   (`Track.shared_name`), and Perfetto merges same-named siblings into one track.
 * a slice is a `TYPE_SLICE_BEGIN` and a `TYPE_SLICE_END` on its track; an instant is
@@ -31,9 +31,12 @@ equal ones, so on one track at one instant ends come first (innermost first, as
 flow's target that begins at the same instant as its source is written after the source.
 Writing no global time order saves sorting 750k packets on the large real trace.
 
-With `parallel` (large plans), the top-level subtrees are split in two balanced parts and the
-second is encoded in a forked child as sequence 2, with its own interning and clock; flows never
-cross subtrees, and the trace means the same either way.
+A trace is written as one sequence per part, each with its own interning and clock: part i is
+sequence i + 1, and the first carries the summary in its first descriptor. Parts come either from
+the layout (`write_perfetto_proto_parts`: the agent layout drawn in parts, each made and encoded
+in its own process) or from a whole plan (`write_perfetto_proto` with `parallel`: its top-level
+subtrees split in two balanced parts, the second encoded in a forked child). Flows never cross
+parts, and the trace means the same however it was cut.
 """
 
 from __future__ import annotations
@@ -449,11 +452,12 @@ def _track_field(t: Track) -> bytes:
 
 
 class _Encoded(NamedTuple):
-    """One part, encoded as one sequence: its start, its descriptors, its other packets (each
-    deflated when asked), and how many track events they hold."""
+    """One part, encoded as one sequence, but for its descriptors (`_descriptors`: they may
+    carry a summary known only later): its start (defaults, clock, seeded interning tables), its
+    other packets (each chunk deflated when asked), and how many track events they hold."""
 
+    seq: PacketSequence
     start: bytes
-    descriptors: bytes
     body: list[bytes]
     events: int
 
@@ -464,22 +468,20 @@ def _encode_sequence(
     args_of: Callable[[Event], dict[str, Any]],
     ahead: Ahead | None,
     compression: Compression,
-) -> tuple[PacketSequence, _Encoded]:
-    """Encode `part` as sequence `seq_id`, all but its descriptors (`_descriptors`), which may
-    carry a summary known only later."""
+) -> _Encoded:
     starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
     t0 = min(starts) if starts else part.offset
     seq = PacketSequence(seq_id, t0 - part.offset)
     if ahead is not None:
         seq.seed(ahead.chunks)
-    start = _sequence_start(seq)  # first: it carries the seeded interning tables
+    start = _sequence_start(seq)  # before any packet: it carries the seeded interning tables
     pre = ahead.lookup() if ahead is not None else _none
     chunks = _encode_part(part, seq, t0, pre, args_of)
     body = list(_deflated(chunks) if compression is Compression.DEFLATE else chunks)
     events = sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for evs in part.tracks) + sum(
         len(c.ts) for c in part.counters
     )
-    return seq, _Encoded(start, b"", body, events)
+    return _Encoded(seq, start, body, events)
 
 
 def _descriptors(part: _Part, seq: PacketSequence, summary: dict[str, Any] | None) -> bytes:
@@ -493,8 +495,9 @@ def _descriptors(part: _Part, seq: PacketSequence, summary: dict[str, Any] | Non
     return b"".join(packets)
 
 
-def _head(encoded: _Encoded, compression: Compression) -> bytes:
-    head = encoded.start + encoded.descriptors
+def _head(enc: _Encoded, descriptors: bytes, compression: Compression) -> bytes:
+    """What comes before the sequence's other packets: its start, then its descriptors."""
+    head = enc.start + descriptors
     return b"".join(_deflated(iter([head]))) if compression is Compression.DEFLATE else head
 
 
@@ -518,21 +521,20 @@ def _write_sequences(
 
     def encode_child(make: PartMaker, seq_id: int) -> tuple[bytes, int, Any]:
         part, report = make()
-        seq, enc = _encode_sequence(part, seq_id, args_of, ahead(), compression)
-        head = _head(enc._replace(descriptors=_descriptors(part, seq, None)), compression)
+        enc = _encode_sequence(part, seq_id, args_of, ahead(), compression)
+        head = _head(enc, _descriptors(part, enc.seq, None), compression)
         return head + b"".join(enc.body), enc.events, report
 
     children = [ForkedCall(partial(encode_child, make, i)) for i, make in enumerate(makers[1:], start=2)]
     try:
         part, report = makers[0]()
-        seq, enc = _encode_sequence(part, 1, args_of, ahead(), compression)
+        enc = _encode_sequence(part, 1, args_of, ahead(), compression)
         others = [child.result() for child in children]
     finally:
         for child in children:
             child.cancel()
     reports = [report] + [r for _, _, r in others]
-    enc = enc._replace(descriptors=_descriptors(part, seq, summary_of(reports)))
-    out.write(_head(enc, compression))
+    out.write(_head(enc, _descriptors(part, enc.seq, summary_of(reports)), compression))
     for chunk in enc.body:
         out.write(chunk)
     for data, _, _ in others:
