@@ -153,7 +153,8 @@ class ConversionResult:
     # What was read and drawn, with `keep_model=True` (None otherwise, so their memory goes as
     # soon as the conversion ends): for callers that want more from them, and for the CLI, which
     # keeps them until it exits rather than free them object by object (see cli.convert_cmd).
-    # `plan` is None when the layout was drawn in parts (protobuf, agent layout, large inputs).
+    # `plan` is None when the layout was drawn in parts (protobuf, agent layout, large inputs);
+    # `layout_state` holds what was drawn here then.
     records: Records | None = field(default=None, repr=False)
     plan: Plan | None = field(default=None, repr=False)
     layout_state: list[Any] = field(default_factory=list, repr=False)  # kept with the model
@@ -216,9 +217,9 @@ def _convert(
                                    file_done=ahead.records_read if ahead is not None else None)
         with _opened(output) as fh:
             if ahead is not None and layout is Layout.AGENT:
-                written, draw, kept = _write_agent_proto(records, read, options, args_of, ahead, fh)
+                written, draw, whole, kept = _write_agent_proto(records, read, options, args_of, ahead, fh)
                 return ConversionResult(list(files), read, draw, written, str(output), fmt, layout, records,
-                                        None, kept)
+                                        whole, kept)
             plan = build_plan(records, options, layout)
             summary = _embedded_summary(read, plan.draw, options, plan.time_offset_us, plan.metadata)
             if ahead is not None:
@@ -241,9 +242,11 @@ AGENT_PARALLEL_MIN_WEIGHT = 50_000
 
 def _write_agent_proto(
     records: Records, read: ReadReport, options: ConvertOptions, args_of: ArgsBuilder, ahead: Any, fh: BinaryIO
-) -> tuple[int, DrawReport, list[Any]]:
+) -> tuple[int, DrawReport, Plan | None, list[Any]]:
     """Lay out and write the agent layout as protobuf, drawn in parts: the second part is drawn
-    and encoded in a forked child while this process does the first (`split_agent`)."""
+    and encoded in a forked child while this process does the first (`split_agent`). Returns
+    the track events written, the draw report, the plan if it was drawn whole, and what was
+    drawn here (to keep with the model)."""
     from .encode.proto import Compression, write_perfetto_proto_parts
 
     prep = prepare_agent(records, options)
@@ -264,7 +267,8 @@ def _write_agent_proto(
         [partial(draw_part, part) for part in parts], fh, args_of, summary_of=summary_of,
         compression=Compression.DEFLATE, ahead=ahead.result,
     )
-    return written, merge_part_reports(reports)[0], kept
+    whole = kept[1] if len(parts) == 1 else None
+    return written, merge_part_reports(reports)[0], whole, kept
 
 
 def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:

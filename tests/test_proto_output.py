@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import shutil
@@ -524,9 +525,13 @@ def test_parts_written_apart_make_the_same_trace(config: str, tmp_path: Path, mo
 
     options = CONFIGS[config]
     whole, parts, inline = tmp_path / "whole.pftrace", tmp_path / "parts.pftrace", tmp_path / "inline.pftrace"
-    convert_files([str(ROOT / SMALL)], whole, options)
+    one_piece = convert_files([str(ROOT / SMALL)], whole, options, keep_model=True)
     monkeypatch.setattr(convert, "AGENT_PARALLEL_MIN_WEIGHT", 0)
-    result = convert_files([str(ROOT / SMALL)], parts, options)
+    result = convert_files([str(ROOT / SMALL)], parts, options, keep_model=True)
+    gc.unfreeze()  # keep_model froze this process's heap out of the collector's reach; undo that
+    # a plan is kept only when it was drawn whole, here
+    assert one_piece.plan is not None and len(one_piece.plan.events) == len(decode_trace(whole.read_bytes()).slices)
+    assert result.plan is None and result.layout_state
     with monkeypatch.context() as m:
         m.setattr("os.fork", lambda: (_ for _ in ()).throw(OSError("no fork here")))
         convert_files([str(ROOT / SMALL)], inline, options)
