@@ -167,12 +167,22 @@ class _Part:
         self.weight = 0
 
 
-def _partition(plan: Plan, n_parts: int) -> list[_Part]:
-    """Split the plan into `n_parts` groups of whole top-level subtrees, balanced by event count.
-    The first part also writes every track descriptor and every counter series.
+def _whole(plan: Plan) -> _Part:
+    """The whole plan as one part."""
+    part = _Part(plan.time_offset_us)
+    part.descriptors = plan.tracks
+    part.tracks = list(_events_by_track(plan.events))
+    part.counters = plan.counters
+    part.flows = plan.flows
+    return part
+
+
+def _partition(plan: Plan) -> list[_Part]:
+    """Split the plan into two groups of whole top-level subtrees, balanced by event count. The
+    first part also writes every track descriptor and every counter series.
 
     Subtrees hang under a track without a parent, or under the plan's single top-level track.
-    Flows never leave a subtree in the layouts we have; if one did, everything goes to one part.
+    Flows never leave a subtree in the layouts we have; if one did, the plan stays whole.
     """
     tracks = plan.tracks
     by_uid = {t.uid: t for t in tracks}
@@ -190,6 +200,8 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
             subtree[t.uid] = h
         return h
 
+    if any(head_of(f.source.track) != head_of(f.target.track) for f in plan.flows):
+        return [_whole(plan)]
     heads: dict[int, tuple[list[list[Event]], list[int]]] = {}
     # Weights approximate encoding cost (measured on the large real trace): an event (a begin
     # with its args, and an end) costs about `_EVENT_WEIGHT` counter samples.
@@ -198,19 +210,13 @@ def _partition(plan: Plan, n_parts: int) -> list[_Part]:
         h = heads.setdefault(head_of(evs[0].track), ([], [0]))
         h[0].append(evs)
         h[1][0] += _EVENT_WEIGHT * len(evs)
-    if n_parts > 1:
-        for f in plan.flows:
-            if head_of(f.source.track) != head_of(f.target.track):
-                n_parts = 1
-                break
-    parts = [_Part(plan.time_offset_us) for _ in range(n_parts)]
+    parts = [_Part(plan.time_offset_us), _Part(plan.time_offset_us)]
     parts[0].descriptors = tracks
     # Every counter series goes to the first part, which also writes the track descriptors; then
-    # the heaviest subtree first, each to the lightest part (ties: the first): balanced and
+    # the heaviest subtree first, each to the lighter part (ties: the first): balanced and
     # deterministic.
-    for c in plan.counters:
-        parts[0].counters.append(c)
-        parts[0].weight += len(c.ts)
+    parts[0].counters = plan.counters
+    parts[0].weight = sum(len(c.ts) for c in plan.counters)
     part_of: dict[int, _Part] = {}
     for evs_list, weight in sorted(heads.values(), key=lambda h: -h[1][0]):
         part = min(parts, key=lambda p: p.weight)
@@ -561,7 +567,7 @@ def write_perfetto_proto(
     events it does not cover are encoded from `args_of` on the spot.
     """
     size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
-    parts = _partition(plan, 2 if parallel and size >= PARALLEL_MIN_PACKETS else 1)
+    parts = _partition(plan) if parallel and size >= PARALLEL_MIN_PACKETS else [_whole(plan)]
     makers = [partial(_made, part) for part in parts]
     written, _ = _write_sequences(
         makers, out, args_of, summary_of=lambda _: summary, compression=compression, ahead=lambda: ahead
@@ -588,7 +594,7 @@ def write_perfetto_proto_parts(
 
     def maker(make_plan: Callable[[], Plan]) -> tuple[_Part, Any]:
         plan = make_plan()
-        return _partition(plan, 1)[0], (plan.draw.to_dict(), plan.metadata)
+        return _whole(plan), (plan.draw.to_dict(), plan.metadata)
 
     written, reports = _write_sequences(
         [partial(maker, make) for make in plans],

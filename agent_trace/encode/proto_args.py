@@ -48,8 +48,8 @@ def utf8(text: str) -> bytes:
 
 
 def _name_entry(tag: bytes, iid: int, text: str) -> bytes:
-    """An interned name ({iid = 1, name = 2}: EventName, EventCategory, DebugAnnotationName) as
-    the InternedData field `tag`."""
+    """An interned name ({iid = 1, name = 2}: EventName, EventCategory, DebugAnnotationName; an
+    InternedString's {iid = 1, str = 2} too) as the InternedData field `tag`."""
     return framed(tag, b"\x08" + varint(iid) + len_field(2, utf8(text)))
 
 
@@ -117,13 +117,8 @@ class PacketSequence:
         if iid is None:
             iid = self.strings[s] = self.next_string_iid
             self.next_string_iid += 1
-            vb = utf8(s)
-            n = len(vb)
-            # InternedString {iid = 1, str = 2} as InternedData.debug_annotation_string_values = 29
-            body = b"\x08" + (_SMALL[iid] if iid < SMALL_LIMIT else varint(iid)) + b"\x12" + (
-                _SMALL[n] if n < SMALL_LIMIT else varint(n)) + vb
-            n = len(body)
-            self.new_strings.append(b"\xea\x01" + (_SMALL[n] if n < SMALL_LIMIT else varint(n)) + body)
+            # InternedString {iid = 1, str = 2}: a name entry's shape, as debug_annotation_string_values
+            self.new_strings.append(_name_entry(b"\xea\x01", iid, s))
             self.dirty = True
         return iid
 

@@ -204,8 +204,9 @@ FLOW_ID_STRIDE = 1 << 32  # part i's flow ids start at i * FLOW_ID_STRIDE + 1
 
 
 def split_agent(prep: AgentPrep, n_parts: int = 2, min_weight: int = 0) -> list[AgentPart]:
-    """Up to `n_parts` parts of consecutive roots with balanced drawing and encoding cost; one
-    part when the whole weighs less than `min_weight`. Depends only on the tree."""
+    """Two parts of consecutive roots with balanced drawing and encoding cost, or the whole as
+    one part when `n_parts` < 2 or the whole weighs less than `min_weight`. Depends only on the
+    tree. (More than two parts would need more cores than we target.)"""
     roots = prep.roots
     weights: list[int] = []
     bounds: list[int] = []
@@ -224,7 +225,7 @@ def split_agent(prep: AgentPrep, n_parts: int = 2, min_weight: int = 0) -> list[
     total = global_weight + sum(weights)
     if n_parts < 2 or len(roots) < 2 or total < min_weight:
         return [AgentPart(0, 0, len(roots))]
-    # Two parts (more would need more cores than we target): the cut that best balances them.
+    # The cut that best balances the two.
     best_k, best = 1, total
     head = global_weight
     for k in range(1, len(roots)):
@@ -372,16 +373,16 @@ class _Builder:
                 (self._track("output tokens/s", TrackKind.COUNTER, 1, glob,
                              description="sum over decoding requests of output_tokens / decode time"), "rate"),
             ]
-        for pid, root in enumerate(roots[part.lo:part.hi], start=2 + part.lo):
-            proc = self._track(root.label, TrackKind.PROCESS, pid, top_uid)
-            self._session(root, proc, pid, root_counters=True)
+        # What each root's in-flight counters count; part 0's global counters count every root.
+        intervals = {i: _intervals(roots[i]) for i in (range(len(roots)) if global_counters else range(part.lo, part.hi))}
+        for i in range(part.lo, part.hi):
+            proc = self._track(roots[i].label, TrackKind.PROCESS, 2 + i, top_uid)
+            self._session(roots[i], proc, 2 + i, root_intervals=intervals[i])
         if not global_counters:
             return
-        # Over every root, drawn in this part or not: they are all in the tree.
         all_requests: list[PlacedRequest] = []
         all_tools: list[tuple[int, int]] = []
-        for root in roots:
-            requests, tools = _intervals(root)
+        for requests, tools in intervals.values():
             all_requests += requests
             all_tools += tools
         by_name = dict((k, t) for t, k in global_counters)
@@ -397,7 +398,17 @@ class _Builder:
         if ts:
             self.counters.append(CounterSeries(track, ts, values))
 
-    def _session(self, s: _Session, node: Track, pid: int, *, root_counters: bool = False) -> None:
+    def _session(
+        self,
+        s: _Session,
+        node: Track,
+        pid: int,
+        *,
+        root_intervals: tuple[list[PlacedRequest], list[tuple[int, int]]] | None = None,
+    ) -> None:
+        """Tracks and events of session `s` and its subagents under `node`; a root (with the
+        `_intervals` of its subtree) also gets its in-flight counters."""
+        root_counters = root_intervals is not None
         options = self.options
         label = s.label
         fe = self.flow_of[id(s)] = SessionEvents()  # here, not on `s`: drawing never changes the tree
@@ -476,8 +487,8 @@ class _Builder:
             group = self._track(child.label, TrackKind.GROUP, pid, node.uid)
             self._session(child, group, pid)
 
-        if root_counters:
-            requests, tools = _intervals(s)
+        if root_intervals is not None:
+            requests, tools = root_intervals
             self._counter(inflight_req, *counter_series.in_flight((p.ts, p.ts + p.dur) for p in requests))
             self._counter(inflight_tool, *counter_series.in_flight(tools))
 

@@ -1,9 +1,12 @@
-"""What the benchmark scripts share: their command line and how they report."""
+"""What the benchmark scripts share: their command line, how they report, and how the processes
+they time read their resource usage (`finished_usage`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,15 @@ def report(result: dict[str, Any], json_out: str | None) -> None:
         print(f"{k:<{width}}  {v}")
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def finished_usage() -> tuple[resource.struct_rusage, resource.struct_rusage]:
+    """This process's resource usage and its children's, once every child has been reaped:
+    agent_trace reaps a child that is done but still exiting later, and until then its usage
+    counts nowhere. For the timed processes, which import this module by path."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    return resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

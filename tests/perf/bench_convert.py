@@ -38,7 +38,9 @@ print(f"{dt} {ru} 0 {n}")
 """
 
 CONVERT = r"""
-import sys, time, resource, os
+import sys, time, os
+sys.path.insert(0, "tests/perf")
+from _bench import finished_usage
 from agent_trace.convert import convert_files
 from agent_trace.options import ConvertOptions
 from agent_trace.sources import expand_inputs
@@ -47,14 +49,8 @@ t = time.perf_counter()
 files = expand_inputs(sys.argv[2:])
 res = convert_files(files, out, ConvertOptions(markers=True, stages=True), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
-while True:  # children that are done but were still exiting (agent_trace reaps lazily): count them
-    try:
-        os.waitpid(-1, 0)
-    except ChildProcessError:
-        break
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"{dt} {me} {kids} {os.path.getsize(out)}")
+me, kids = finished_usage()
+print(f"{dt} {me.ru_maxrss} {kids.ru_maxrss} {os.path.getsize(out)}")
 """
 
 

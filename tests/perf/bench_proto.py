@@ -26,7 +26,9 @@ import tempfile
 from _bench import ROOT, arg_parser, report  # the sibling module (scripts run from this folder)
 
 CONVERT = r"""
-import sys, time, resource, os
+import sys, time, os
+sys.path.insert(0, "tests/perf")
+from _bench import finished_usage
 from agent_trace.convert import Layout, OutputFormat, convert_files
 from agent_trace.options import ConvertOptions
 from agent_trace.sources import expand_inputs
@@ -35,13 +37,7 @@ t = time.perf_counter()
 files = expand_inputs(sys.argv[4:])
 convert_files(files, out, ConvertOptions(), format=OutputFormat(fmt), layout=Layout(layout), keep_model=True)  # as the CLI
 dt = time.perf_counter() - t
-while True:  # children that are done but were still exiting (agent_trace reaps lazily): count them
-    try:
-        os.waitpid(-1, 0)
-    except ChildProcessError:
-        break
-me = resource.getrusage(resource.RUSAGE_SELF)
-kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+me, kids = finished_usage()
 cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 print(f"{dt} {cpu} {max(me.ru_maxrss, kids.ru_maxrss)} {os.path.getsize(out)}")
 """
