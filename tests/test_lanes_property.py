@@ -14,6 +14,7 @@ requests + tool slices + inferred slices + `Tool start:` instants (upstream-conv
 from __future__ import annotations
 
 import io
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,47 @@ def test_an_interval_after_everything_reuses_lane_zero(ivs: list[tuple[int, int]
     packer, _ = pack(ivs)
     last_end = max((e for _, e in ivs), default=0)
     assert packer.place(last_end + gap - 1, last_end + gap) == 0
+
+
+def reference_lanes(ivs: list[tuple[int, int]]) -> list[int]:
+    """Brute force: each item takes the smallest lane no earlier item still holds (end > start)."""
+    placed: list[tuple[int, int]] = []  # (end, lane) of every earlier item
+    out = []
+    for start, end in ivs:
+        held = {lane for e, lane in placed if e > start}
+        lane = min(set(range(len(held) + 1)) - held)
+        placed.append((end, lane))
+        out.append(lane)
+    return out
+
+
+@st.composite
+def crowded_intervals(draw: st.DrawFn) -> list[tuple[int, int]]:
+    """Up to 1000 intervals in start order: hundreds in flight when durations dwarf the start span,
+    many equal starts when the span is small, zero-length (end == start), instants (end == start
+    + 1), and adjacent ones (starting exactly where an earlier one ends). Hypothesis picks the
+    shape; a seeded generator fills in the items (too many to draw one by one)."""
+    size = draw(st.sampled_from([20, 200, 1000]))
+    span = draw(st.sampled_from([0, 3, 40, 500, 10**4]))
+    longest = draw(st.sampled_from([1, 30, 2_000, 10**6]))
+    p_short = draw(st.sampled_from([0.1, 0.5, 0.9]))  # zero-length or instant
+    p_adjacent = draw(st.sampled_from([0.0, 0.2, 0.6]))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    ivs: list[tuple[int, int]] = []
+    for _ in range(rng.randint(size // 2, size)):
+        start = rng.choice(ivs)[1] if ivs and rng.random() < p_adjacent else rng.randint(0, span)
+        dur = rng.choice((0, 1)) if rng.random() < p_short else rng.randint(0, longest)
+        ivs.append((start, start + dur))
+    return sorted(ivs, key=lambda iv: iv[0])
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(intervals, crowded_intervals()))
+def test_lanes_match_the_brute_force_reference(ivs: list[tuple[int, int]]) -> None:
+    packer, lanes = pack(ivs)
+    expected = reference_lanes(ivs)
+    assert lanes == expected
+    assert packer.lanes == (max(expected) + 1 if expected else 0)
 
 
 # -- the pipeline --------------------------------------------------------------------------------
