@@ -11,7 +11,7 @@ from typing import Any
 from .layout.plan import Event, EventKind
 from .model import Era, LlmRequest, ToolEvent
 from .options import ConvertOptions, Fix
-from .spans import SYNTHETIC_US, InferredTool, ToolSpan
+from .timeline import SYNTHETIC_US, InferredTool, ToolSpan
 
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
 
@@ -52,9 +52,10 @@ def request_args(r: LlmRequest) -> dict[str, Any]:
         args["kv_transfer_estimated_latency_ms"] = r.kv_transfer_ms
     if r.queue_depth is not None:
         args["queue_depth"] = r.queue_depth
-    for key, v in r.worker:
-        if v is not None:
-            args["worker." + key] = v
+    if r.worker:
+        for key, v in r.worker.items():
+            if v is not None:
+                args["worker." + key] = v
     f = r.finish
     if f is not None:
         args["finish_reason_metadata"] = f

@@ -1,42 +1,45 @@
-"""The conversion pipeline: inputs -> records -> plan -> encoded trace.
+"""The conversion pipeline, one stream from input to output:
 
-`build_plan` is pure (records in, plan out). `convert_files` is the IO edge used by the CLIs:
-it expands inputs, reads, lays out and writes, and returns the reports for display.
+    ingest.iter_records      paths -> typed records, counted in a ReadReport
+    layout.units.batches     records -> batches of complete sessions
+    layout (draw_batch)      each batch -> a Chunk: tracks, events, flows, counters
+    encode (write)           each chunk -> bytes, as soon as it is drawn
+
+so memory follows the sessions active at once, not the length of the trace. `build_plan` is the
+same layout over a whole set of records at once (pure: records in, plan out). `convert_files`
+is the IO edge used by the CLIs.
 
 Two layouts (`Layout`): `upstream` reproduces Dynamo's converter; `agent` draws the session tree
 with flows and counters. Two formats (`OutputFormat`): Chrome JSON and Perfetto protobuf, both
-encoded from the same plan. The format defaults from the output's extension, the layout from
+encoded from the same chunks. The format defaults from the output's extension, the layout from
 the format (JSON: upstream, protobuf: agent).
 """
 
 from __future__ import annotations
 
-import gc
 import io
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
 from . import __version__
 from .args import ArgsBuilder
-from .encode.chrome_json import write_chrome_json
-from .layout.agent import AgentPart, build_agent, layout_agent, merge_part_reports, prepare_agent, split_agent
-from .layout.plan import EventKind, Plan
-from .layout.upstream import layout_upstream
-from .model import Records
+from .encode.chrome_json import ChromeJsonWriter, write_chrome_json
+from .encode.proto import Compression, ProtoWriter
+from .ingest.reader import collect, iter_records, records_from_objects
+from .layout.agent import AgentLayout
+from .layout.plan import Chunk, Plan
+from .layout.units import DEFAULT_POLICY, FlushPolicy, batches
+from .layout.upstream import UpstreamLayout
+from .model import Record, Records
 from .options import ConvertOptions, Fix
-from .parse import RecordParser
-from .reader import read_files
-from .report import DrawReport, ReadReport
-from .sources import STDIN
+from .report import DrawReport, NotDrawn, ReadReport
 
 
 class OutputFormat(StrEnum):
@@ -67,10 +70,46 @@ def default_layout(fmt: OutputFormat) -> Layout:
     return Layout.AGENT if fmt is OutputFormat.PROTO else Layout.UPSTREAM
 
 
+LayoutDrawer = UpstreamLayout | AgentLayout
+
+
+def new_layout(layout: Layout, options: ConvertOptions) -> LayoutDrawer:
+    return AgentLayout(options) if layout is Layout.AGENT else UpstreamLayout(options)
+
+
+def _metadata(drawer: LayoutDrawer) -> dict[str, Any]:
+    return drawer.metadata if isinstance(drawer, AgentLayout) else {}
+
+
+def _sort_indices(layout: Layout, options: ConvertOptions) -> bool:
+    return layout is Layout.AGENT or Fix.SORT_INDEX in options.fixes
+
+
 def build_plan(records: Records, options: ConvertOptions, layout: Layout = Layout.UPSTREAM) -> Plan:
-    if layout is Layout.AGENT:
-        return layout_agent(records, options)
-    return layout_upstream(records, options)
+    """The whole of `records` laid out as one batch (pure)."""
+    drawer = new_layout(layout, options)
+    if records.payloads:
+        drawer.draw.not_drawn[NotDrawn.PAYLOAD_ROW.value] += len(records.payloads)
+    chunk = drawer.header()
+    chunk.extend(drawer.draw_batch(records, last=True))
+    return Plan(
+        tracks=chunk.tracks,
+        events=chunk.events,
+        draw=drawer.draw,
+        time_offset_us=_offset(chunk, options),
+        big_ints_as_strings=Fix.BIG_INTS in options.fixes,
+        sort_indices=_sort_indices(layout, options),
+        metadata=_metadata(drawer),
+        flows=chunk.flows,
+        counters=chunk.counters,
+    )
+
+
+def _offset(first: Chunk, options: ConvertOptions) -> int:
+    """Fix.REBASE_TIME: the earliest event of the first chunk written (see `rebase_policy`)."""
+    if Fix.REBASE_TIME not in options.fixes or not first.events:
+        return 0
+    return min(e.ts for e in first.events)
 
 
 def summary_dict(
@@ -116,31 +155,6 @@ def _embedded_summary(
     return {"time_offset_us": time_offset_us} if time_offset_us else None
 
 
-@contextmanager
-def gc_paused(*, freeze: bool = False) -> Iterator[None]:
-    """Pause the cyclic collector while building large acyclic structures.
-
-    Records, plans and arg dicts hold no reference cycles, but each of their hundreds of thousands
-    of allocations counts towards the collector's thresholds, and every full collection rescans
-    them all: on the large real trace that doubled conversion time. Reference counting still frees
-    everything as usual.
-
-    Whatever is still alive on the way out sits in the youngest generation, so the first
-    allocation after re-enabling walks all of it (0.45 s for a kept model of the large real
-    trace): free it inside the block, or `freeze` it out of the collector's reach (`gc.freeze`:
-    everything alive then is never scanned again; right for acyclic data in a short process).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 @dataclass
 class ConversionResult:
     files: list[str]
@@ -150,14 +164,6 @@ class ConversionResult:
     output: str
     format: OutputFormat = OutputFormat.JSON
     layout: Layout = Layout.UPSTREAM
-    # What was read and drawn, with `keep_model=True` (None otherwise, so their memory goes as
-    # soon as the conversion ends): for callers that want more from them, and for the CLI, which
-    # keeps them until it exits rather than free them object by object (see cli.convert_cmd).
-    # `plan` is None when the layout was drawn in parts (protobuf, agent layout, large inputs);
-    # `layout_state` holds what was drawn here then.
-    records: Records | None = field(default=None, repr=False)
-    plan: Plan | None = field(default=None, repr=False)
-    layout_state: list[Any] = field(default_factory=list, repr=False)  # kept with the model
 
 
 def convert_files(
@@ -170,115 +176,88 @@ def convert_files(
     progress: Callable[[int], None] | None = None,
     format: OutputFormat | None = None,
     layout: Layout | None = None,
-    keep_model: bool = False,
+    policy: FlushPolicy | None = None,
 ) -> ConversionResult:
     """Read `files` (already expanded), write the trace to `output` ('-' for stdout).
 
-    `keep_model` keeps the records and plan on the result, frozen out of the cyclic collector
-    (see `gc_paused`): neither freeing nor scanning them then costs anything, which suits a
-    process that ends soon after (the CLI). Otherwise they are freed before returning.
-
     `format` defaults from the output's extension (JSON when it says nothing), `layout` from the
-    format.
+    format; `policy` says when sessions are complete (`layout.units`).
     """
     fmt = format or format_for_path(output) or OutputFormat.JSON
     lay = layout or default_layout(fmt)
-    with gc_paused(freeze=keep_model):
-        result = _convert(
-            files, output, options, strict=strict, pretty=pretty, progress=progress, fmt=fmt, layout=lay
-        )
-        if not keep_model:
-            result.records = result.plan = None  # freed now, while the collector is paused
-            result.layout_state = []
-    return result
+    read = ReadReport()
+    records = iter_records(files, read, strict=strict, progress=progress)
+    with _opened(output) as fh:
+        draw, written = convert_stream(records, read, fh, options, fmt, lay, pretty=pretty,
+                                       policy=policy or default_policy(options))
+    return ConversionResult(list(files), read, draw, written, str(output), fmt, lay)
 
 
-def _convert(
-    files: Sequence[str],
-    output: str | Path,
+def default_policy(options: ConvertOptions) -> FlushPolicy:
+    """Sessions complete as `layout.units` says; with Fix.REBASE_TIME the first batch waits one
+    idle window, so the offset (read off it) is the trace's start."""
+    policy = DEFAULT_POLICY
+    if Fix.REBASE_TIME in options.fixes:
+        policy = replace(policy, hold_first_ms=policy.idle_ms)
+    return policy
+
+
+def convert_stream(
+    records: Iterable[Record],
+    read: ReadReport,
+    out: BinaryIO,
     options: ConvertOptions,
+    fmt: OutputFormat,
+    layout: Layout,
     *,
-    strict: bool,
-    pretty: bool,
-    progress: Callable[[int], None] | None,
-    fmt: OutputFormat = OutputFormat.JSON,
-    layout: Layout = Layout.UPSTREAM,
-) -> ConversionResult:
+    pretty: bool = False,
+    policy: FlushPolicy = DEFAULT_POLICY,
+) -> tuple[DrawReport, int]:
+    """Lay out and write `records` batch by batch; returns the draw report and the number of
+    trace events written. `read` is filled as `records` is consumed, and summarised at the end."""
+    drawer = new_layout(layout, options)
     args_of = ArgsBuilder.for_options(options)
-    ahead = None
+    header = drawer.header()
+    writer: ChromeJsonWriter | ProtoWriter | None = None
+    offset = 0
+    for batch, last in _with_last(batches(records, drawer.draw, policy)):
+        chunk = drawer.draw_batch(collect(batch, []), last=last)
+        if writer is None:
+            offset = _offset(chunk, options)
+            writer = _writer(fmt, out, args_of, offset, layout, options, pretty)
+            writer.write(header)
+        writer.write(chunk)
+    if writer is None:  # nothing to draw
+        writer = _writer(fmt, out, args_of, 0, layout, options, pretty)
+        writer.write(header)
+    summary = _embedded_summary(read, drawer.draw, options, offset, _metadata(drawer))
+    return drawer.draw, writer.close(summary)
+
+
+def _writer(
+    fmt: OutputFormat, out: BinaryIO, args_of: ArgsBuilder, offset: int, layout: Layout, options: ConvertOptions,
+    pretty: bool,
+) -> ChromeJsonWriter | ProtoWriter:
     if fmt is OutputFormat.PROTO:
-        # The slices' debug annotations are encoded from the records as they are read, on the
-        # second core while this process reads on and lays out (see `proto_args.AheadEncoder`).
-        from .encode.proto_args import AheadEncoder
+        return ProtoWriter(out, args_of, offset=offset, compression=Compression.DEFLATE)
+    return ChromeJsonWriter(out, args_of, offset=offset, big_ints=Fix.BIG_INTS in options.fixes,
+                            sort_indices=_sort_indices(layout, options), pretty=pretty)
 
-        ahead = AheadEncoder(request_kinds(options), args_of, [_size(f) for f in files])
+
+T = TypeVar("T")
+
+
+def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with whether it is the last."""
+    it = iter(items)
     try:
-        records, read = read_files(files, strict=strict, progress=progress,
-                                   file_done=ahead.records_read if ahead is not None else None)
-        with _opened(output) as fh:
-            if ahead is not None and layout is Layout.AGENT:
-                written, draw, whole, kept = _write_agent_proto(records, read, options, args_of, ahead, fh)
-                return ConversionResult(list(files), read, draw, written, str(output), fmt, layout, records,
-                                        whole, kept)
-            plan = build_plan(records, options, layout)
-            summary = _embedded_summary(read, plan.draw, options, plan.time_offset_us, plan.metadata)
-            if ahead is not None:
-                from .encode.proto import Compression, write_perfetto_proto
-
-                written = write_perfetto_proto(plan, fh, args_of, summary=summary, parallel=True,
-                                               compression=Compression.DEFLATE, ahead=ahead.result())
-            else:
-                written = write_chrome_json(plan, fh, args_of, pretty=pretty, summary=summary, parallel=True)
-    finally:
-        if ahead is not None:
-            ahead.cancel()  # stops work nobody will wait for (an error on the way)
-    return ConversionResult(list(files), read, plan.draw, written, str(output), fmt, layout, records, plan)
-
-
-# Below this weight (`layout.agent.split_agent`: a unit is about 2 µs of drawing and encoding)
-# a protobuf agent layout is drawn in one piece: a second process would cost more than it saves.
-AGENT_PARALLEL_MIN_WEIGHT = 50_000
-
-
-def _write_agent_proto(
-    records: Records, read: ReadReport, options: ConvertOptions, args_of: ArgsBuilder, ahead: Any, fh: BinaryIO
-) -> tuple[int, DrawReport, Plan | None, list[Any]]:
-    """Lay out and write the agent layout as protobuf, drawn in parts: the second part is drawn
-    and encoded in a forked child while this process does the first (`split_agent`). Returns
-    the track events written, the draw report, the plan if it was drawn whole, and what was
-    drawn here (to keep with the model)."""
-    from .encode.proto import Compression, write_perfetto_proto_parts
-
-    prep = prepare_agent(records, options)
-    ahead.finish(records)  # before any fork: the parts wait for what it encodes
-    kept: list[Any] = [prep]
-
-    def draw_part(part: AgentPart) -> Plan:
-        plan = build_agent(prep, part)
-        kept.append(plan)  # (in this process) freed with the rest of the model
-        return plan
-
-    def summary_of(reports: list[tuple[DrawReport, dict[str, Any]]]) -> dict[str, Any] | None:
-        draw, metadata = merge_part_reports(reports)
-        return _embedded_summary(read, draw, options, prep.time_offset_us, metadata)
-
-    parts = split_agent(prep, 2, AGENT_PARALLEL_MIN_WEIGHT)
-    written, reports = write_perfetto_proto_parts(
-        [partial(draw_part, part) for part in parts], fh, args_of, summary_of=summary_of,
-        compression=Compression.DEFLATE, ahead=ahead.result,
-    )
-    whole = kept[1] if len(parts) == 1 else None
-    return written, merge_part_reports(reports)[0], whole, kept
-
-
-def request_kinds(options: ConvertOptions) -> tuple[EventKind, ...]:
-    """The kinds of request-drawn events a layout can emit with `options`."""
-    kinds = [EventKind.REQUEST]
-    if options.stages:
-        kinds += (EventKind.STAGE_WAIT, EventKind.STAGE_PREFILL, EventKind.STAGE_DECODE)
-    if options.markers:
-        kinds.append(EventKind.FIRST_TOKEN)
-    return tuple(kinds)
+        prev = next(it)
+    except StopIteration:
+        return
+    for item in it:
+        yield prev, False
+        prev = item
+    yield prev, True
 
 
 @contextmanager
@@ -291,26 +270,6 @@ def _opened(output: str | Path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb", buffering=1 << 20) as fh:
         yield fh
-
-
-def _size(path: str) -> int | None:
-    try:
-        return os.path.getsize(path) if path != STDIN else None
-    except OSError:
-        return None
-
-
-def records_from_objects(objects: Iterable[Any], *, strict: bool = False) -> tuple[Records, ReadReport]:
-    """Parse already-decoded JSON objects (enveloped or bare), as the reader would."""
-    records = Records(files=["<objects>"], requests=[], tools=[], payloads=[])
-    report = ReadReport()
-    parser = RecordParser(records, report, strict=strict)
-    parser.path = "<objects>"
-    for line, obj in enumerate(objects, start=1):
-        parser.line = line
-        report.lines += 1
-        parser.parse(obj)
-    return records, report
 
 
 def convert_records(

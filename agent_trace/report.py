@@ -142,9 +142,12 @@ class DrawReport:
     tracks: int = 0
     flows: int = 0
     counters: int = 0
+    # records that arrived after their session had been laid out and written (`layout.units`):
+    # drawn, but on tracks of their own
+    late_records: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "converted": self.converted,
             "events_by_category": dict(sorted(self.by_category.items())),
             "not_drawn": dict(sorted(self.not_drawn.items())),
@@ -152,18 +155,6 @@ class DrawReport:
             "flows": self.flows,
             "counter_tracks": self.counters,
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DrawReport:
-        """The inverse of `to_dict` (a report crossing processes)."""
-        return cls(d["converted"], Counter(d["events_by_category"]), Counter(d["not_drawn"]), d["tracks"], d["flows"],
-                   d["counter_tracks"])
-
-    def add(self, other: DrawReport) -> None:
-        """Count `other` in too: one report for a layout drawn in parts."""
-        self.converted += other.converted
-        self.by_category.update(other.by_category)
-        self.not_drawn.update(other.not_drawn)
-        self.tracks += other.tracks
-        self.flows += other.flows
-        self.counters += other.counters
+        if self.late_records:
+            out["late_records"] = self.late_records
+        return out

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from agent_trace.cli.dropin import command as dropin
 from agent_trace.cli.main import cli
-from agent_trace.sources import default_output_path, expand_inputs
+from agent_trace.ingest.sources import default_output_path, expand_inputs
 from agent_trace.validate import validate_chrome
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import pytest
 from agent_trace.convert import ConvertOptions, build_plan, convert_files, records_from_objects
 from agent_trace.options import ALL_FIXES, Fix
 from agent_trace.report import NotDrawn
-from agent_trace.validate_proto import decode_trace
+from agent_trace.validate import decode_trace
 
 RS = "dynamo.request.trace.v1"
 ROW = "sess"

@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +32,14 @@ from agent_trace.convert import (
     build_plan,
     convert_files,
     format_for_path,
-    request_kinds,
 )
-from agent_trace.encode import proto_args
 from agent_trace.encode.chrome_json import write_chrome_json
 from agent_trace.encode.proto import write_perfetto_proto
+from agent_trace.ingest.reader import read_files
 from agent_trace.layout.plan import Plan
-from agent_trace.model import Records
-from agent_trace.options import ALL_FIXES, ConvertOptions
-from agent_trace.reader import read_files
-from agent_trace.validate import validate_chrome
-from agent_trace.validate_proto import DecodedTrace, args_as_written, decode_trace, validate_proto
+from agent_trace.layout.units import WHOLE, FlushPolicy
+from agent_trace.options import ALL_FIXES, ConvertOptions, Fix
+from agent_trace.validate import DecodedTrace, args_as_written, decode_trace, validate_chrome, validate_proto
 from tests.support.perfetto_tp import TraceProcessor, import_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +141,7 @@ def test_counters_are_increasing_in_time_and_equal_the_plan(case: tuple[ConvertO
     for c in plan.counters:
         samples = trace.counters[c.track.uid]
         assert [ts for ts, _ in samples] == [ts - plan.time_offset_us for ts in c.ts]
-        assert [v for _, v in samples] == c.values
+        assert [v for _, v in samples] == list(c.values)
         assert all(a < b for (a, _), (b, _) in zip(samples, samples[1:], strict=False))
 
 
@@ -238,62 +235,6 @@ def test_small_agent_layout_json_matches_golden(tmp_path: Path, monkeypatch: pyt
     convert_files([SMALL], out, ConvertOptions(), pretty=True, layout=Layout.AGENT)
     assert validate_chrome(json.loads(out.read_bytes())) == []
     check_golden(GOLDEN / "proto_small-agent-layout.json", out.read_bytes(), update_goldens)
-
-
-def encode_ahead(records: Records, plan: Plan, options: ConvertOptions, cut: int | None) -> bytes:
-    """Encode with annotations encoded ahead: in one chunk, or in two when `cut` requests and
-    tools were read by the end of the first of two input files."""
-    args = ArgsBuilder.for_options(options)
-    encoder = proto_args.AheadEncoder(request_kinds(options), args, [1, 2] if cut is not None else [])
-    if cut is not None:
-        encoder.records_read(Records(files=records.files, requests=records.requests[:cut],
-                                     tools=records.tools[:cut], payloads=[]))
-    buf = io.BytesIO()
-    write_perfetto_proto(plan, buf, args, ahead=encoder.result(records))
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_annotations_encoded_ahead_change_no_arg(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Annotations encoded before the layout, in one chunk or two, in forked children (as for
-    large inputs) or inline, decode to exactly what encoding each event's args on the spot
-    gives; the bytes depend on the chunk boundaries only, not on where chunks were encoded."""
-    options = CONFIGS[config]
-    records, _ = read_files([str(ROOT / SMALL)])
-    plan = build_plan(records, options, Layout.AGENT)
-    on_the_spot = dump(decode_trace(encode(plan, options)))
-    outputs = {}
-    for fork_min in (0, 1 << 30):
-        monkeypatch.setattr(proto_args, "FORK_MIN_RECORDS", fork_min)
-        for cut in (None, 20):
-            outputs[fork_min, cut] = data = encode_ahead(records, plan, options, cut)
-            trace = decode_trace(data)
-            assert validate_proto(trace) == []
-            assert dump(trace) == on_the_spot
-    assert outputs[0, None] == outputs[1 << 30, None] and outputs[0, 20] == outputs[1 << 30, 20]
-    assert outputs[0, None] != outputs[0, 20]  # two chunks really were made
-
-
-def test_a_chunk_that_outgrows_its_interning_range_is_encoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    records, _ = read_files([str(ROOT / SMALL)])
-    options = ConvertOptions()
-    plan = build_plan(records, options, Layout.AGENT)
-    on_the_spot = dump(decode_trace(encode(plan, options)))
-    monkeypatch.setattr(proto_args, "STRING_SPAN", 8)  # each chunk needs more than 8 strings
-    monkeypatch.setattr(proto_args, "NAME_SPAN", 4)
-    trace = decode_trace(encode_ahead(records, plan, options, 20))
-    assert validate_proto(trace) == []
-    assert dump(trace) == on_the_spot
-
-
-def test_the_first_chunk_is_cut_after_a_third_of_the_input() -> None:
-    def cut(sizes: list[int | None]) -> int:
-        return proto_args.AheadEncoder((), ArgsBuilder(), sizes)._first_cut
-
-    assert cut([10, 10, 10]) == 1
-    assert cut([1, 4, 4]) == 2
-    assert cut([1, 1, 1, 10]) == 0  # a third is only reached with the last file: one chunk at the end
-    assert cut([50]) == 0 and cut([10, None]) == 0 and cut([]) == 0
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:
@@ -516,47 +457,41 @@ def summary_of(trace: DecodedTrace) -> Any:
     return orjson.loads(top.description)["agent_trace"]
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_parts_written_apart_make_the_same_trace(config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large inputs are drawn and encoded in two parts, one in a forked child: the trace means
-    exactly what the one-piece trace means, and holds the same summary. Forced here on the small
-    trace; the bytes are the same when the part is encoded inline (no fork)."""
-    import agent_trace.convert as convert
+# Flush every session as soon as the watermark passes it: the small trace then streams in batches.
+EAGER = FlushPolicy(reorder_ms=0, idle_ms=float("inf"), sweep_every=1)
 
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_batches_written_apart_make_the_same_trace(config: str, tmp_path: Path) -> None:
+    """A trace laid out and written session batch by session batch means exactly what the trace
+    laid out in one batch means, and holds the same summary."""
     options = CONFIGS[config]
-    whole, parts, inline = tmp_path / "whole.pftrace", tmp_path / "parts.pftrace", tmp_path / "inline.pftrace"
-    one_piece = convert_files([str(ROOT / SMALL)], whole, options, keep_model=True)
-    monkeypatch.setattr(convert, "AGENT_PARALLEL_MIN_WEIGHT", 0)
-    result = convert_files([str(ROOT / SMALL)], parts, options, keep_model=True)
-    gc.unfreeze()  # keep_model froze this process's heap out of the collector's reach; undo that
-    # a plan is kept only when it was drawn whole, here
-    assert one_piece.plan is not None and len(one_piece.plan.events) == len(decode_trace(whole.read_bytes()).slices)
-    assert result.plan is None and result.layout_state
-    with monkeypatch.context() as m:
-        m.setattr("os.fork", lambda: (_ for _ in ()).throw(OSError("no fork here")))
-        convert_files([str(ROOT / SMALL)], inline, options)
-    one, two = decode_trace(whole.read_bytes()), decode_trace(parts.read_bytes())
+    # Fix.INFERENCE ends an open slice at the latest activity read when its batch is drawn
+    options = replace(options, fixes=options.fixes - {Fix.INFERENCE})
+    whole, streamed = tmp_path / "whole.pftrace", tmp_path / "streamed.pftrace"
+    one_piece = convert_files([str(ROOT / SMALL)], whole, options, policy=WHOLE)
+    result = convert_files([str(ROOT / SMALL)], streamed, options, policy=EAGER)
+    one, two = decode_trace(whole.read_bytes()), decode_trace(streamed.read_bytes())
     assert validate_proto(two) == []
-    assert {s.sequence for s in two.slices} == {1, 2} and {s.sequence for s in one.slices} == {1}
-    assert dump_by_path(two) == dump_by_path(one)
+    assert result.draw.late_records == 0
+    (tree_one, rows_one), (tree_two, rows_two) = dump_by_path(one), dump_by_path(two)
+    assert rows_two == rows_one
+    # root sessions come in the order their batches were drawn, not by first activity
+    assert sorted(tree_two) == sorted(tree_one) and tree_two != tree_one
     assert summary_of(two) == summary_of(one)
-    assert result.draw.to_dict() == summary_of(two)["output"]
-    assert inline.read_bytes() == parts.read_bytes()
+    assert one_piece.draw.to_dict() == result.draw.to_dict() == summary_of(two)["output"]
+    assert whole.read_bytes() != streamed.read_bytes()  # it really was written in batches
 
 
 @pytest.mark.perfetto
-def test_parts_written_apart_import_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            perfetto_tp: TraceProcessor) -> None:
-    import agent_trace.convert as convert
-
-    monkeypatch.setattr(convert, "AGENT_PARALLEL_MIN_WEIGHT", 0)
-    out = tmp_path / "parts.pftrace"
-    result = convert_files([str(ROOT / SMALL)], out, ConvertOptions(markers=True))
+def test_batches_written_apart_import_cleanly(tmp_path: Path, perfetto_tp: TraceProcessor) -> None:
+    out = tmp_path / "streamed.pftrace"
+    result = convert_files([str(ROOT / SMALL)], out, ConvertOptions(markers=True), policy=EAGER)
     report = import_report(out, perfetto_tp)
     assert report.clean, report.describe_errors()
     assert report.slices_by_category == dict(result.draw.by_category)
     assert perfetto_tp.scalar("select count(*) from flow") == result.draw.flows
-    # Both parts' root sessions hang under the one top track, in root order.
+    # Every batch's root sessions hang under the one top track.
     roots = perfetto_tp.query(
         "select t.name from track t join track p on t.parent_id = p.id where p.name = 'Dynamo agent trace'"
     )

@@ -23,14 +23,14 @@ from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
 )
 
 from agent_trace.args import ArgsBuilder
-from agent_trace.convert import Layout, build_plan
+from agent_trace.convert import Layout, build_plan, convert_files
 from agent_trace.encode import protowire
 from agent_trace.encode.proto import write_perfetto_proto
+from agent_trace.ingest.reader import read_files
 from agent_trace.layout.plan import CounterSeries, Event, EventKind, Flow, FlowKind, Plan, Track, TrackKind
 from agent_trace.options import ConvertOptions
-from agent_trace.reader import read_files
 from agent_trace.report import DrawReport
-from agent_trace.validate_proto import decode_trace, validate_proto
+from agent_trace.validate import decode_trace, validate_proto
 from tests.support.perfetto_tp import ERROR_STATS_SQL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def expected_trace() -> Trace:
     p = packet()
     p.clock_snapshot.clocks.add(clock_id=64, timestamp=0, unit_multiplier_ns=1000)  # µs since 1000 µs
     p.clock_snapshot.clocks.add(clock_id=6, timestamp=1_000_000)
-    packet(track_descriptor=TrackDescriptor(uuid=1, name="root", child_ordering=TrackDescriptor.EXPLICIT))
+    # the first track is described last, where the summary (known only then) goes
     packet(track_descriptor=TrackDescriptor(uuid=2, name="s requests", parent_uuid=1, sibling_order_rank=1))
     packet(track_descriptor=TrackDescriptor(uuid=3, name="s requests", parent_uuid=1, sibling_order_rank=2))
     for uuid, name, rank in ((4, "s in flight", 3), (5, "rate", 4)):
@@ -169,6 +169,7 @@ def expected_trace() -> Trace:
     packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=1))
     packet(timestamp=150, track_event=TrackEvent(type=COUNTER, track_uuid=4, counter_value=0))
     packet(timestamp=0, track_event=TrackEvent(type=COUNTER, track_uuid=5, double_counter_value=0.5))
+    packet(track_descriptor=TrackDescriptor(uuid=1, name="root", child_ordering=TrackDescriptor.EXPLICIT))
     return t
 
 
@@ -196,15 +197,17 @@ def test_a_trace_we_write_reserializes_to_the_same_bytes(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_the_large_trace_reserializes_to_the_same_bytes_in_two_sequences() -> None:
-    records, _ = read_files(sorted(str(p) for p in (ROOT / "fixtures/real/large").glob("*.jsonl.gz")))
-    plan = build_plan(records, ConvertOptions(), Layout.AGENT)
-    buf = io.BytesIO()
-    write_perfetto_proto(plan, buf, ArgsBuilder(), parallel=True)
-    data = buf.getvalue()
+def test_the_large_trace_streamed_reserializes_to_the_same_bytes(tmp_path: Path) -> None:
+    """Written batch by batch (several sequences: long sessions laid out after shorter, later ones
+    start a new clock), every packet is one the generated classes write back byte for byte."""
+    out = tmp_path / "large.pftrace"
+    convert_files(sorted(str(p) for p in (ROOT / "fixtures/real/large").glob("*.jsonl.gz")), out, ConvertOptions())
+    data = out.read_bytes()
     trace = Trace.FromString(data)
-    assert {p.trusted_packet_sequence_id for p in trace.packet} == {1, 2}
     assert trace.SerializeToString() == data
+    packets = [Trace.FromString(zlib.decompress(p.compressed_packets)).packet for p in trace.packet]
+    assert sum(len(ps) for ps in packets) > 700_000
+    assert len({p.trusted_packet_sequence_id for ps in packets for p in ps}) >= 1
 
 
 def test_deflated_output_holds_the_same_packets() -> None:

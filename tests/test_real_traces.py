@@ -31,9 +31,9 @@ import pytest
 
 from agent_trace.args import ArgsBuilder
 from agent_trace.convert import ConversionResult, build_plan, convert_files, summary_dict
-from agent_trace.encode.chrome_json import PARALLEL_MIN_EVENTS, write_chrome_json
+from agent_trace.encode.chrome_json import write_chrome_json
+from agent_trace.ingest.reader import read_files
 from agent_trace.options import ALL_FIXES, ConvertOptions, Fix
-from agent_trace.reader import read_files
 from agent_trace.validate import validate_chrome
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real"
@@ -163,9 +163,34 @@ def check_big_worker_ids(raw: Raw, conv: Converted) -> int:
     return above
 
 
+def events_by_thread_name(doc: dict[str, Any]) -> Counter[str]:
+    """Every non-metadata event with its process and thread named instead of numbered."""
+    procs, threads = {}, {}
+    for e in doc["traceEvents"]:
+        if e["ph"] == "M" and e["name"] == "process_name":
+            procs[e["pid"]] = e["args"]["name"]
+        elif e["ph"] == "M" and e["name"] == "thread_name":
+            threads[e["pid"], e["tid"]] = e["args"]["name"]
+    out: Counter[str] = Counter()
+    for e in doc["traceEvents"]:
+        if e["ph"] != "M":
+            where = (procs.get(e["pid"]), threads.get((e["pid"], e.get("tid"))))
+            rest = {k: v for k, v in e.items() if k not in ("pid", "tid")}
+            out[orjson.dumps([where, rest], option=orjson.OPT_SORT_KEYS).decode()] += 1
+    return out
+
+
 def check_time_order(raw: Raw, conv: Converted) -> None:
-    ts = [e["ts"] for e in conv.events]
-    assert ts == sorted(ts)
+    """Events are sorted by time within each chunk (a batch of sessions, which starts with its
+    metadata events; a trace written in one batch is sorted as a whole), and every request
+    starts when it was received."""
+    run: list[int] = []
+    for e in conv.doc["traceEvents"] + [{"ph": "M"}]:
+        if e["ph"] == "M":
+            assert run == sorted(run)
+            run = []
+        elif e["ph"] in ("X", "i"):
+            run.append(e["ts"])
     for e in conv.of("dynamo.llm"):
         assert e["ts"] == raw.received[e["args"]["request_id"]] * 1000
 
@@ -290,10 +315,7 @@ def test_large_trace_worker_ids_above_2_63_survive_exactly(large_raw: Raw, large
 def test_large_trace_is_sorted_by_time_despite_file_order(large_raw: Raw, large_default: Converted) -> None:
     assert large_raw.time_decreases > 0
     check_time_order(large_raw, large_default)
-    names = [e["name"] for e in large_default.doc["traceEvents"]]
-    n_meta = sum(e["ph"] == "M" for e in large_default.doc["traceEvents"])
-    assert all(e["ph"] == "M" for e in large_default.doc["traceEvents"][:n_meta])
-    assert names[0] == "process_name"
+    assert large_default.doc["traceEvents"][0]["name"] == "process_name"
 
 
 @pytest.mark.slow
@@ -307,13 +329,19 @@ def test_large_trace_with_all_fixes(large_raw: Raw, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_large_trace_output_is_deterministic_and_parallel_equals_serial(large_default: Converted) -> None:
-    """convert_files encodes the second half of a large trace in a forked child; the bytes must be
-    those of a plain serial encoding, from an independent read and layout."""
+def test_large_trace_streamed_equals_the_whole_trace_layout(large_default: Converted, tmp_path: Path) -> None:
+    """convert_files lays the large trace out session batch by session batch; the events are
+    those of laying it out whole (the order in the file and thread ids aside), and a second
+    run gives the same bytes."""
     options = ConvertOptions(markers=True)
     records, read = read_files(LARGE)
     plan = build_plan(records, options)
-    serial = io.BytesIO()
-    write_chrome_json(plan, serial, ArgsBuilder(), summary=summary_dict(read, plan.draw, options), parallel=False)
-    assert len(plan.events) >= PARALLEL_MIN_EVENTS  # the parallel path really ran in convert_files
-    assert Path(large_default.result.output).read_bytes() == serial.getvalue()
+    whole = io.BytesIO()
+    write_chrome_json(plan, whole, ArgsBuilder(), summary=summary_dict(read, plan.draw, options))
+    streamed = Path(large_default.result.output).read_bytes()
+    assert large_default.result.draw.late_records == 0
+    assert events_by_thread_name(orjson.loads(streamed)) == events_by_thread_name(orjson.loads(whole.getvalue()))
+    assert orjson.loads(streamed)["metadata"] == orjson.loads(whole.getvalue())["metadata"]
+    again = tmp_path / "again.json"
+    convert_files(LARGE, again, options)
+    assert again.read_bytes() == streamed

@@ -210,3 +210,194 @@ def test_reports_every_kind_at_once_and_respects_the_limit() -> None:
 
 def test_violation_prints_rule_and_detail() -> None:
     assert str(Violation("dur", "event 3 (x) has dur 0")) == "dur: event 3 (x) has dur 0"
+
+
+# -- JSON flows and counters ------------------------------------------------------------------------
+
+
+def flow(ph: str, ts: int, fid: int = 1, *, tid: int = REQ) -> dict[str, Any]:
+    return {"name": "call", "cat": "dynamo.flow", "ph": ph, "id": fid, "pid": PID, "tid": tid, "ts": ts,
+            **({"bp": "e"} if ph == "f" else {})}
+
+
+def counter(ts: int, **values: Any) -> dict[str, Any]:
+    return {"name": "in flight", "ph": "C", "pid": PID, "ts": ts, "args": values}
+
+
+def test_json_flows_bind_to_the_enclosing_slice_on_their_thread() -> None:
+    slices = [x(0, 10, name="src"), x(20, 10, tid=OTHER, name="dst")]
+    assert validate_chrome(doc(*slices, flow("s", 5), flow("f", 20, tid=OTHER))) == []
+    violations = validate_chrome(doc(*slices, flow("s", 5), flow("f", 30, tid=OTHER)))  # dst ends at 30
+    assert rules(violations) == ["flow"] and "not inside any slice" in violations[0].detail
+    assert rules(validate_chrome(doc(*slices, flow("s", 5)))) == ["flow"]  # no end
+    assert rules(validate_chrome(doc(*slices, flow("s", 25, tid=OTHER), flow("f", 5)))) == ["flow"]  # back in time
+
+
+def test_json_counters_are_numeric_with_one_sample_per_time_and_series() -> None:
+    assert validate_chrome(doc(counter(0, value=1), counter(0, other=2.5), counter(5, value=0))) == []
+    assert rules(validate_chrome(doc(counter(0, value=1), counter(0, value=2)))) == ["counter_time"]
+    assert rules(validate_chrome(doc(counter(0, value="1")))) == ["counter"]
+    assert rules(validate_chrome(doc(counter(0)))) == ["counter"]
+    assert rules(validate_chrome(doc(counter(0, value=1), metadata=meta(process=False)))) == ["process_name"]
+
+
+# -- one rule set, two formats ----------------------------------------------------------------------
+#
+# A scenario is written once and encoded both as Chrome JSON (one thread per track, pid 1) and as a
+# Perfetto protobuf (built with the `perfetto` package's generated classes: one track per track,
+# under one named group); both must give the same rules. (A protobuf cannot express a partial
+# overlap: its slice ends close the innermost open slice.)
+
+S = tuple[str, int, int | None, str, str, dict[str, Any]]  # track, ts, dur (None: instant), name, cat, args
+TRACKS = {"orchestrator": 10, "orchestrator tools": 11, "worker:0": 12, "in flight": 13}
+
+
+def scenario_json(slices: list[S], flows: list[tuple[int, int, int]], samples: list[tuple[int, float]],
+                  unnamed: str | None) -> dict[str, Any]:
+    threads = {tid: name for name, tid in TRACKS.items() if name not in ("in flight", unnamed)}
+    events = []
+    for track, ts, dur, name, cat, args in slices:
+        e = x(ts, dur, tid=TRACKS[track], name=name, cat=cat, **args)
+        if dur is None:
+            e = {**instant(ts, tid=TRACKS[track], name=name, cat=cat), "args": args}
+        events.append(e)
+    for fid, src, dst in flows:  # at the start of the slices they join, on their threads
+        events.append(flow("s", slices[src][1], fid, tid=TRACKS[slices[src][0]]))
+        events.append(flow("f", slices[dst][1], fid, tid=TRACKS[slices[dst][0]]))
+    events += [counter(ts, value=v) for ts, v in samples]
+    return doc(*events, metadata=meta(threads=threads))
+
+
+def scenario_proto(slices: list[S], flows: list[tuple[int, int, int]], samples: list[tuple[int, float]],
+                   unnamed: str | None) -> bytes:
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace, TrackEvent
+
+    t = Trace()
+    t.packet.add(trusted_packet_sequence_id=1, sequence_flags=1).track_descriptor.name = "Dynamo request trace"
+    root = t.packet[0].track_descriptor
+    root.uuid = 1
+    for name, uuid in TRACKS.items():
+        td = t.packet.add(trusted_packet_sequence_id=1).track_descriptor
+        td.uuid, td.parent_uuid = uuid, 1
+        if name != unnamed:
+            td.name = name
+        if name == "in flight":
+            td.counter.SetInParent()
+    timed: list[tuple[int, float, Any]] = []  # (ts, order at that instant, the event)
+    for n, (track, ts, dur, name, cat, args) in enumerate(slices):
+        te = TrackEvent(track_uuid=TRACKS[track], name=name, categories=[cat],
+                        type=TrackEvent.TYPE_INSTANT if dur is None else TrackEvent.TYPE_SLICE_BEGIN)
+        for k, v in args.items():
+            te.debug_annotations.add(name=k, string_value=v)
+        te.flow_ids.extend(fid for fid, src, _ in flows if src == n)
+        te.terminating_flow_ids.extend(fid for fid, _, dst in flows if dst == n)
+        timed.append((ts, 2 * n + 1, te))
+        if dur is not None:
+            order = 2 * n + 1.5 if dur == 0 else 2 * n  # after its own begin, else before later begins
+            timed.append((ts + dur, order, TrackEvent(track_uuid=TRACKS[track], type=TrackEvent.TYPE_SLICE_END)))
+    timed += [(ts, -1, TrackEvent(track_uuid=13, type=TrackEvent.TYPE_COUNTER, double_counter_value=v))
+              for ts, v in samples]
+    for ts, _, te in sorted(timed, key=lambda item: item[:2]):  # ends before begins at one instant
+        t.packet.add(trusted_packet_sequence_id=1, timestamp=ts * 1000).track_event.CopyFrom(te)
+    return t.SerializeToString()
+
+
+REQUEST: S = ("orchestrator", 1_000, 100, "LLM request: m", "dynamo.llm", {"request_id": "r1"})
+SCENARIOS: dict[str, tuple[list[S], list[tuple[int, int, int]], list[tuple[int, float]], str | None, list[str]]] = {
+    "clean": (
+        [REQUEST,
+         ("worker:0", 1_000, 10, "prefill", "dynamo.llm.stage", {"request_id": "r1"}),
+         ("worker:0", 1_010, 90, "decode", "dynamo.llm.stage", {"request_id": "r1"}),
+         ("orchestrator", 1_010, 10, "inner", "dynamo.llm.stage", {}),
+         ("orchestrator", 1_100, None, "first token", "dynamo.llm.marker", {}),
+         ("orchestrator tools", 1_100, 50, "Tool: bash", "dynamo.agent.tool", {}),
+         ("orchestrator tools", 1_100, None, "Tool start: bash", "dynamo.agent.tool.marker", {})],
+        [(7, 0, 5)], [(1_000, 1), (1_100, 0)], None, [],
+    ),
+    "stage-outside-request": (
+        [REQUEST, ("worker:0", 1_050, 100, "prefill", "dynamo.llm.stage", {"request_id": "r1"})],
+        [], [], None, ["stage"],
+    ),
+    "tool-off-tools-track": ([("worker:0", 0, 10, "Tool: bash", "dynamo.agent.tool", {})], [], [], None, ["tool_track"]),
+    "zero-dur": ([REQUEST, ("worker:0", 5, 0, "empty", "dynamo.llm.stage", {})], [], [], None, ["dur"]),
+    "flow-two-sources": ([REQUEST, REQUEST[:1] + (2_000,) + REQUEST[2:]], [(3, 0, 1), (3, 1, 0)], [], None, ["flow"]),
+    "flow-back-in-time": ([REQUEST, ("worker:0", 500, 10, "early", "dynamo.llm", {})], [(3, 0, 1)], [], None, ["flow"]),
+    "counter-twice-at-once": ([], [], [(5, 1), (5, 2)], None, ["counter_time"]),
+    "unnamed-track": ([("worker:0", 0, 10, "s", "dynamo.llm", {})], [], [], "worker:0", ["<kind>_name"]),
+}
+
+
+@pytest.mark.parametrize("fmt", ["json", "proto"])
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_both_formats_break_the_same_rules(fmt: str, name: str) -> None:
+    from agent_trace.validate import validate_proto
+
+    slices, flows, samples, unnamed, expected = SCENARIOS[name]
+    if fmt == "json":
+        got = validate_chrome(scenario_json(slices, flows, samples, unnamed))
+    else:
+        got = validate_proto(scenario_proto(slices, flows, samples, unnamed))
+    kind = "thread" if fmt == "json" else "track"
+    assert rules(got) == [r.replace("<kind>", kind) for r in expected], got
+
+
+def test_one_message_per_rule_whatever_the_format() -> None:
+    from agent_trace.validate import validate_proto
+
+    slices, flows, samples, unnamed, _ = SCENARIOS["stage-outside-request"]
+    (from_json,) = validate_chrome(scenario_json(slices, flows, samples, unnamed))
+    (from_proto,) = validate_proto(scenario_proto(slices, flows, samples, unnamed))
+    assert from_json == from_proto == Violation("stage", "stage 'prefill' of request r1 lies outside its request")
+
+
+# -- protobuf-only problems -------------------------------------------------------------------------
+
+
+def proto_trace(*packets: dict[str, Any], tracks: dict[int, tuple[str | None, int | None, bool]] | None = None) -> bytes:
+    """Track descriptors (uuid -> (name, parent, counter)), then the given packets' TrackEvents."""
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+
+    t = Trace()
+    for uuid, (name, parent, is_counter) in ({1: ("row", None, False)} if tracks is None else tracks).items():
+        td = t.packet.add(trusted_packet_sequence_id=1, sequence_flags=1).track_descriptor
+        td.uuid = uuid
+        if name is not None:
+            td.name = name
+        if parent is not None:
+            td.parent_uuid = parent
+        if is_counter:
+            td.counter.SetInParent()
+    for fields in packets:
+        p = t.packet.add(trusted_packet_sequence_id=1, timestamp=fields.pop("ts") * 1000)
+        for k, v in fields.items():
+            if k == "name_iid":
+                p.track_event.name_iid = v
+            else:
+                setattr(p.track_event, k, v)
+    return t.SerializeToString()
+
+
+def begin(ts: int, track: int = 1, name: str = "s") -> dict[str, Any]:
+    return {"ts": ts, "type": 1, "track_uuid": track, "name": name}
+
+
+def end(ts: int, track: int = 1) -> dict[str, Any]:
+    return {"ts": ts, "type": 2, "track_uuid": track}
+
+
+def test_protobuf_decode_problems_and_track_tree_rules() -> None:
+    from agent_trace.validate import validate_proto
+
+    assert validate_proto(proto_trace(begin(0), end(10))) == []
+    assert rules(validate_proto(proto_trace(begin(0)))) == ["slice_open", "dur"]  # closed at dur 0
+    assert rules(validate_proto(proto_trace(end(10)))) == ["slice_end"]
+    assert rules(validate_proto(proto_trace({"ts": 0, "type": 3, "track_uuid": 1, "name_iid": 9}))) == ["interning"]
+    assert rules(validate_proto(proto_trace(begin(0, track=2), end(10, track=2)))) == ["track"]
+    counter_track = {1: ("row", None, False), 2: ("n", 1, True)}
+    assert rules(validate_proto(proto_trace(begin(0, track=2), end(10, track=2), tracks=counter_track))) == ["counter_track"]
+    samples_on_row = proto_trace({"ts": 0, "type": 4, "track_uuid": 1, "counter_value": 3})
+    assert rules(validate_proto(samples_on_row)) == ["counter_track"]
+    assert rules(validate_proto(proto_trace(tracks={1: ("a", 5, False)}))) == ["track_parent"]
+    cycle = {1: ("a", 2, False), 2: ("b", 1, False)}
+    assert rules(validate_proto(proto_trace(tracks=cycle))) == ["track_cycle", "track_cycle"]
+    assert rules(validate_proto(b"\xff\xff\xff")) == ["shape"]

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from ..convert import Layout, OutputFormat, convert_files, format_for_path
 from ..errors import InputError, MissingInputError, NoInputError
-from ..sources import STDIN, default_output_path, expand_inputs
+from ..ingest.sources import STDIN, default_output_path, expand_inputs
 from .options import build_options
 from .render import byte_progress, show_report, stderr
-
-# Conversion results kept alive until the process exits, when `run_and_exit` runs the command:
-# the process is about to end, and freeing a large trace's records and plan object by object
-# (or letting the cyclic collector walk them once) takes a fifth of the conversion.
-_KEEP_UNTIL_EXIT: list[object] | None = None
-
-
-def run_and_exit(command: click.Command, prog_name: str) -> NoReturn:
-    """The console-script entry: run `command`, flush, and end the process without tearing down
-    the heap (`os._exit`); the exit code is the command's."""
-    global _KEEP_UNTIL_EXIT
-    _KEEP_UNTIL_EXIT = []
-    try:
-        command.main(prog_name=prog_name)  # standalone mode: always ends in SystemExit
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):  # a closed pipe (`| head`): nothing left to say
-        code = code or 1
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def run_convert(params: dict, *, dropin: bool) -> int:
@@ -80,13 +53,10 @@ def run_convert(params: dict, *, dropin: bool) -> int:
                 progress=progress,
                 format=out_format,
                 layout=Layout(layout) if layout else None,
-                keep_model=_KEEP_UNTIL_EXIT is not None,
             )
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
-    if _KEEP_UNTIL_EXIT is not None:
-        _KEEP_UNTIL_EXIT.append(result)
     show_report(result.read, result.draw, quiet=quiet)
     where = "stdout" if output == "-" else Path(output)  # upstream prints the Path: './o.json' -> 'o.json'
     # Upstream's exact success line, which scripts grep for.

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .convert_cmd import run_and_exit, run_convert
+from .convert_cmd import run_convert
 from .options import conversion_options
 
 
@@ -24,4 +24,4 @@ def command(**params: object) -> None:
 
 
 def main() -> None:
-    run_and_exit(command, "convert_to_perfetto.py")
+    command(prog_name="convert_to_perfetto.py")

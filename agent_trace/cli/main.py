@@ -8,11 +8,10 @@ import click
 import orjson
 
 from .. import __version__
-from ..validate import validate_chrome
-from ..validate_proto import DecodeError, decode_trace, looks_like_json, validate_proto
+from ..validate import DecodeError, decode_trace, looks_like_json, validate_chrome, validate_proto
 from .analysis_cmds import export_command, summary_command
 from .compare_cmd import compare_command
-from .convert_cmd import run_and_exit, run_convert
+from .convert_cmd import run_convert
 from .options import conversion_options
 
 
@@ -64,4 +63,4 @@ cli.add_command(compare_command)
 
 
 def main() -> None:
-    run_and_exit(cli, "agent-trace")
+    cli(prog_name="agent-trace")

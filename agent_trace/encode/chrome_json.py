@@ -1,9 +1,9 @@
 """Chrome trace-event JSON (what Perfetto's legacy importer reads), written from a `Plan`.
 
 Document shape is upstream's (upstream-converter.md §14): `{"displayTimeUnit": "ms",
-"traceEvents": [...]}`, metadata events first (process names by pid, thread names by pid/tid),
-then every other event sorted by (ts, pid, tid), stable, so a request precedes its stages and
-marker at equal ts. We add one top-level key, `metadata.agent_trace`, holding the read and draw
+"traceEvents": [...]}`; within each chunk (one batch of complete sessions, see `ChromeJsonWriter`)
+metadata events first (process names by pid, thread names by pid/tid), then every other event
+sorted by (ts, pid, tid), stable, so a request precedes its stages and marker at equal ts. We add one top-level key, `metadata.agent_trace`, holding the read and draw
 report (Perfetto ignores it; `ConvertOptions.embed_summary=False` leaves it out).
 
 Events are encoded in batches straight to the output, so the document never exists in memory
@@ -17,8 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ..layout.plan import CAT_FLOW, Event, Plan, Track, TrackKind
-from ..parallel import SpooledChild
+from ..layout.plan import CAT_FLOW, Chunk, Event, Plan, Track, TrackKind
 
 BATCH = 16_384
 JS_SAFE = 1 << 53
@@ -36,11 +35,12 @@ def _stringify_big(value: Any, low: int = -JS_SAFE, high: int = JS_SAFE) -> Any:
     return value
 
 
-def metadata_events(plan: Plan) -> list[dict[str, Any]]:
+def metadata_events(tracks: list[Track], sort_indices: bool) -> list[dict[str, Any]]:
+    """Process and thread names (and sort indices) of `tracks`: processes first, then threads."""
     out: list[dict[str, Any]] = []
     threads: list[Track] = []
     procs: list[Track] = []
-    for t in plan.tracks:
+    for t in tracks:
         if t.kind is TrackKind.PROCESS:
             procs.append(t)
         elif t.tid is not None:  # GROUP and COUNTER tracks have no Chrome thread
@@ -51,7 +51,7 @@ def metadata_events(plan: Plan) -> list[dict[str, Any]]:
         out.append({"name": "process_name", "ph": "M", "pid": p.pid, "args": {"name": p.name}})
     for t in threads:
         out.append({"name": "thread_name", "ph": "M", "pid": t.pid, "tid": t.tid, "args": {"name": t.name}})
-    if plan.sort_indices:
+    if sort_indices:
         for p in procs:
             out.append({"name": "process_sort_index", "ph": "M", "pid": p.pid, "args": {"sort_index": p.rank}})
         for t in threads:
@@ -59,8 +59,8 @@ def metadata_events(plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
-def sorted_events(plan: Plan) -> list[Event]:
-    return sorted(plan.events, key=lambda e: (e.ts, e.track.pid, e.track.tid))
+def sorted_events(events: list[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: (e.ts, e.track.pid, e.track.tid))
 
 
 def _dumps(obj: Any, option: int = 0) -> bytes:
@@ -98,8 +98,8 @@ def encode_events(
         yield (b"," if start or leading_comma else b"") + _dumps(batch)[1:-1]
 
 
-def encode_extras(plan: Plan, *, leading_comma: bool = False) -> Iterator[bytes]:
-    """Counter samples (`C`) and flows (`s`/`f`, v1) of the plan, comma-separated, in batches.
+def encode_extras(chunk: Chunk, offset: int, *, leading_comma: bool = False) -> Iterator[bytes]:
+    """Counter samples (`C`) and flows (`s`/`f`, v1) of the chunk, comma-separated, in batches.
 
     A counter track named "a b c" is written as event "a b" with arg "c": Perfetto's JSON importer
     names a counter track "<event name> <arg name>", so the name matches the protobuf output's.
@@ -107,19 +107,18 @@ def encode_extras(plan: Plan, *, leading_comma: bool = False) -> Iterator[bytes]
     on their threads: each binds to the slice that encloses it there (stages are on their own
     threads in the agent layout, so that is the request or tool slice itself).
     """
-    offset = plan.time_offset_us
     batch: list[dict[str, Any]] = []
     first = not leading_comma
-    for c in plan.counters:
+    for c in chunk.counters:
         name, _, key = c.track.name.rpartition(" ")
         pid = c.track.pid
         for ts, v in zip(c.ts, c.values, strict=True):
             batch.append({"name": name, "ph": "C", "pid": pid, "ts": ts - offset, "args": {key: v}})
-        if len(batch) >= BATCH:
-            yield (b"" if first else b",") + _dumps(batch)[1:-1]
-            first = False
-            batch = []
-    for f in plan.flows:
+            if len(batch) >= BATCH:  # a global counter of a long trace has millions of samples
+                yield (b"" if first else b",") + _dumps(batch)[1:-1]
+                first = False
+                batch = []
+    for f in chunk.flows:
         src, dst = f.source, f.target
         name = f.kind.value
         batch.append({"name": name, "cat": CAT_FLOW, "ph": "s", "id": f.id, "pid": src.track.pid,
@@ -134,12 +133,84 @@ def encode_extras(plan: Plan, *, leading_comma: bool = False) -> Iterator[bytes]
         yield (b"" if first else b",") + _dumps(batch)[1:-1]
 
 
-def extras_count(plan: Plan) -> int:
-    return sum(len(c.ts) for c in plan.counters) + 2 * len(plan.flows)
+def extras_count(chunk: Chunk) -> int:
+    return sum(len(c.ts) for c in chunk.counters) + 2 * len(chunk.flows)
 
 
-# Below this many events a second process costs more than it saves.
-PARALLEL_MIN_EVENTS = 50_000
+class ChromeJsonWriter:
+    """Writes the document chunk by chunk (`layout.plan.Chunk`): each chunk's metadata events,
+    then its events sorted by (ts, pid, tid), then its counters and flows. A trace laid out in
+    one chunk is upstream's document exactly (metadata first, every event sorted); Perfetto's
+    importer sorts events itself, so later chunks may start earlier. `--pretty` output (indent 2,
+    sorted keys, for reading small traces) is built whole at `close`."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        args_of: Callable[[Event], dict[str, Any]],
+        *,
+        offset: int = 0,
+        big_ints: bool = False,
+        sort_indices: bool = False,
+        pretty: bool = False,
+    ) -> None:
+        self.out = out
+        self.args_of = args_of
+        self.offset = offset
+        self.big = big_ints
+        self.sort_indices = sort_indices
+        self.pretty = pretty
+        self.written = 0
+        self._comma = False  # a comma goes before the next event
+        self._pretty_parts: list[bytes] = []
+        self._waiting: list[Track] = []
+        if not pretty:
+            # displayTimeUnit first: Perfetto's importer fails if a read chunk splits its value.
+            out.write(b'{"displayTimeUnit":"ms","traceEvents":[')
+
+    def _put(self, data: bytes) -> None:
+        if self.pretty:
+            self._pretty_parts.append(data)
+        else:
+            self.out.write(data)
+
+    def write(self, chunk: Chunk) -> None:
+        # A process is named once it has a thread (upstream names none in a trace without
+        # threads), so processes drawn ahead of their threads (a layout's header) wait.
+        tracks = self._waiting + chunk.tracks
+        meta = metadata_events(tracks, self.sort_indices)
+        self._waiting = [t for t in tracks if t.kind is TrackKind.PROCESS] if not meta else []
+        events = sorted_events(chunk.events)
+        if meta:
+            self._put((b"," if self._comma else b"") + _dumps(meta)[1:-1])
+            self._comma = True
+        for data in encode_events(events, self.args_of, self.offset, self.big, leading_comma=self._comma):
+            self._put(data)
+            self._comma = True
+        extras = extras_count(chunk)
+        if extras:
+            for data in encode_extras(chunk, self.offset, leading_comma=self._comma):
+                self._put(data)
+                self._comma = True
+        self.written += len(meta) + len(events) + extras
+
+    def close(self, summary: dict[str, Any] | None = None) -> int:
+        """End the document (with `summary` under `metadata.agent_trace`); returns the number of
+        trace events written."""
+        if self.pretty:
+            doc: dict[str, Any] = {"displayTimeUnit": "ms",
+                                   "traceEvents": orjson.loads(b"[" + b"".join(self._pretty_parts) + b"]")}
+            if summary is not None:
+                doc["metadata"] = {"agent_trace": summary}
+            self.out.write(_dumps(doc, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+            self.out.write(b"\n")
+            return self.written
+        self.out.write(b"]")
+        if summary is not None:
+            self.out.write(b',"metadata":')
+            self.out.write(_dumps({"agent_trace": summary}))
+        self.out.write(b"}\n")
+        return self.written
 
 
 def write_chrome_json(
@@ -149,59 +220,9 @@ def write_chrome_json(
     *,
     pretty: bool = False,
     summary: dict[str, Any] | None = None,
-    parallel: bool = False,
 ) -> int:
-    """Write the document; returns the number of trace events written.
-
-    With `parallel`, the second half of the events is encoded in a forked child (see
-    `agent_trace.parallel`); the bytes are the same either way.
-    """
-    meta = metadata_events(plan)
-    events = sorted_events(plan)
-    offset = plan.time_offset_us
-    big = plan.big_ints_as_strings
-    if pretty:
-        # --pretty is for reading small traces: indent 2 and sorted keys, like upstream.
-        body = b"[" + b"".join(encode_events(events, args_of, offset, big)) + b"]"
-        doc: dict[str, Any] = {"displayTimeUnit": "ms", "traceEvents": meta + orjson.loads(body)}
-        if plan.counters or plan.flows:
-            doc["traceEvents"] += orjson.loads(b"[" + b"".join(encode_extras(plan)) + b"]")
-        if summary is not None:
-            doc["metadata"] = {"agent_trace": summary}
-        out.write(_dumps(doc, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        out.write(b"\n")
-        return len(meta) + len(events) + extras_count(plan)
-
-    # displayTimeUnit first: Perfetto's importer fails if a read chunk splits its value.
-    out.write(b'{"displayTimeUnit":"ms","traceEvents":[')
-    if meta:
-        out.write(_dumps(meta)[1:-1])
-        if events:
-            out.write(b",")
-    extras = extras_count(plan)
-    if parallel and len(events) >= PARALLEL_MIN_EVENTS:
-        # The parent also encodes the extras (counters, flows: without args, each costs about a
-        # ninth of an event, measured) into memory and writes them after the child's part: the
-        # bytes are a serial run's, and both halves take about as long.
-        mid = max(1, (len(events) - extras // 9) // 2) if extras else len(events) // 2
-        mid = min(mid, len(events) - 1)
-        tail = events[mid:]
-        child = SpooledChild(lambda: encode_events(tail, args_of, offset, big, leading_comma=True))
-        for chunk in encode_events(events[:mid], args_of, offset, big):
-            out.write(chunk)
-        extra_chunks = list(encode_extras(plan, leading_comma=True)) if extras else []
-        child.copy_into(out)
-        for chunk in extra_chunks:
-            out.write(chunk)
-    else:
-        for chunk in encode_events(events, args_of, offset, big):
-            out.write(chunk)
-        if extras:
-            for chunk in encode_extras(plan, leading_comma=bool(events or meta)):
-                out.write(chunk)
-    out.write(b"]")
-    if summary is not None:
-        out.write(b',"metadata":')
-        out.write(_dumps({"agent_trace": summary}))
-    out.write(b"}\n")
-    return len(meta) + len(events) + extras
+    """Write a whole plan as one document; returns the number of trace events written."""
+    writer = ChromeJsonWriter(out, args_of, offset=plan.time_offset_us, big_ints=plan.big_ints_as_strings,
+                              sort_indices=plan.sort_indices, pretty=pretty)
+    writer.write(Chunk(plan.tracks, plan.events, plan.flows, plan.counters))
+    return writer.close(summary)

@@ -1,4 +1,4 @@
-"""Perfetto protobuf (TrackEvent) output, written from a `Plan` to a binary file object.
+"""Perfetto protobuf (TrackEvent) output, written chunk by chunk (`ProtoWriter`) to a binary file.
 
 The file is a `perfetto.protos.Trace`: a stream of `TracePacket`s, hand-encoded by `protowire`
 (building them through the generated classes is about half as fast; tests decode our bytes with
@@ -8,8 +8,8 @@ those classes and compare). Contract:
   that makes clock 64 count µs from the sequence's first instant (`PacketSequence.base`), so a
   timestamp takes 3 to 5 bytes instead of 9.
 * one `TrackDescriptor` per plan track: `uuid` = `Track.uid`, `parent_uuid` = `Track.parent`,
-  `sibling_order_rank` from `Track.rank` under parents with EXPLICIT child
-  ordering, a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
+  `sibling_order_rank` from `Track.rank` (processes and groups order their children
+  EXPLICITly), a `CounterDescriptor` on counter tracks. Lanes of one logical track share a name
   (`Track.shared_name`), and Perfetto merges same-named siblings into one track.
 * a slice is a `TYPE_SLICE_BEGIN` and a `TYPE_SLICE_END` on its track; an instant is
   `TYPE_INSTANT`. A counter sample is a `TYPE_COUNTER` event (`counter_value`, or
@@ -17,8 +17,7 @@ those classes and compare). Contract:
   begin, `terminating_flow_ids` on the target's begin.
 * event names, categories, debug-annotation names and string values are interned per sequence
   (`InternedData`; `sequence_flags` 3 on a sequence's first packet, 2 on packets that use
-  interned data). Annotations encoded ahead (`proto_args.AheadEncoder`, on the other core while
-  the input is read and laid out) come with their tables, which start every sequence.
+  interned data).
 * args are `ArgsBuilder`'s, as debug annotations (`proto_args.PacketSequence.annotations`), with
   the same keys as the JSON output's (`debug.worker.decode_worker_id` here,
   `args.worker.decode_worker_id` there).
@@ -31,29 +30,22 @@ equal ones, so on one track at one instant ends come first (innermost first, as
 flow's target that begins at the same instant as its source is written after the source.
 Writing no global time order saves sorting 750k packets on the large real trace.
 
-A trace is written as one sequence per part, each with its own interning and clock: part i is
-sequence i + 1, and the first carries the summary in its first descriptor. Parts come either from
-the layout (`write_perfetto_proto_parts`: the agent layout drawn in parts, each made and encoded
-in its own process) or from a whole plan (`write_perfetto_proto` with `parallel`: its top-level
-subtrees split in two balanced parts, the second encoded in a forked child). Flows never cross
-parts, and the trace means the same however it was cut.
+Chunks are written as they come (one per batch of complete sessions), each track's packets and
+flows inside its chunk; see `ProtoWriter` for sequences and where the summary goes.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from enum import StrEnum
-from functools import partial
 from itertools import chain
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 import orjson
 
-from ..layout.plan import CounterSeries, Event, Flow, Plan, Track, TrackKind
-from ..parallel import ForkedCall
-from ..report import DrawReport
-from .proto_args import Ahead, PacketSequence, framed, utf8
+from ..layout.plan import Chunk, CounterSeries, Event, Flow, Plan, Track, TrackKind
+from .proto_args import PacketSequence, framed, utf8
 from .protowire import (
     _CONT14,
     _SMALL,
@@ -149,83 +141,18 @@ def _late_groups(flows: list[Flow]) -> dict[int, dict[int, int]]:
     return late
 
 
-_EVENT_WEIGHT = 6
 
 
 class _Part:
-    """What one sequence writes: descriptors of some tracks, and the events of whole subtrees
-    (so the flows between them stay inside)."""
+    """What one chunk writes: the events of each slice track, counter series and flows."""
 
-    __slots__ = ("descriptors", "tracks", "counters", "flows", "offset", "weight")
+    __slots__ = ("tracks", "counters", "flows", "offset")
 
     def __init__(self, offset: int = 0) -> None:
-        self.descriptors: list[Track] = []
         self.tracks: list[list[Event]] = []  # events of each slice track
         self.counters: list[CounterSeries] = []
         self.flows: list[Flow] = []
         self.offset = offset  # Plan.time_offset_us
-        self.weight = 0
-
-
-def _whole(plan: Plan) -> _Part:
-    """The whole plan as one part."""
-    part = _Part(plan.time_offset_us)
-    part.descriptors = plan.tracks
-    part.tracks = list(_events_by_track(plan.events))
-    part.counters = plan.counters
-    part.flows = plan.flows
-    return part
-
-
-def _partition(plan: Plan) -> list[_Part]:
-    """Split the plan into two groups of whole top-level subtrees, balanced by event count. The
-    first part also writes every track descriptor and every counter series.
-
-    Subtrees hang under a track without a parent, or under the plan's single top-level track.
-    Flows never leave a subtree in the layouts we have; if one did, the plan stays whole.
-    """
-    tracks = plan.tracks
-    by_uid = {t.uid: t for t in tracks}
-    tops = [t for t in tracks if t.parent is None]
-    top_uid = tops[0].uid if len(tops) == 1 else None
-    subtree: dict[int, int] = {}  # track uid -> uid of the subtree's head
-
-    def head_of(t: Track) -> int:
-        h = subtree.get(t.uid)
-        if h is None:
-            if t.parent is None or t.parent == top_uid or t.parent not in by_uid:
-                h = t.uid
-            else:
-                h = head_of(by_uid[t.parent])
-            subtree[t.uid] = h
-        return h
-
-    if any(head_of(f.source.track) != head_of(f.target.track) for f in plan.flows):
-        return [_whole(plan)]
-    heads: dict[int, tuple[list[list[Event]], list[int]]] = {}
-    # Weights approximate encoding cost (measured on the large real trace): an event (a begin
-    # with its args, and an end) costs about `_EVENT_WEIGHT` counter samples.
-    # Counters are not in subtrees: they all go to the first part (below).
-    for evs in _events_by_track(plan.events):
-        h = heads.setdefault(head_of(evs[0].track), ([], [0]))
-        h[0].append(evs)
-        h[1][0] += _EVENT_WEIGHT * len(evs)
-    parts = [_Part(plan.time_offset_us), _Part(plan.time_offset_us)]
-    parts[0].descriptors = tracks
-    # Every counter series goes to the first part, which also writes the track descriptors; then
-    # the heaviest subtree first, each to the lighter part (ties: the first): balanced and
-    # deterministic.
-    parts[0].counters = plan.counters
-    parts[0].weight = sum(len(c.ts) for c in plan.counters)
-    part_of: dict[int, _Part] = {}
-    for evs_list, weight in sorted(heads.values(), key=lambda h: -h[1][0]):
-        part = min(parts, key=lambda p: p.weight)
-        part.tracks.extend(evs_list)
-        part.weight += weight[0]
-        part_of[head_of(evs_list[0][0].track)] = part
-    for f in plan.flows:
-        part_of[head_of(f.source.track)].flows.append(f)
-    return parts
 
 
 def _events_by_track(events: list[Event]) -> Iterator[list[Event]]:
@@ -254,8 +181,6 @@ def _sequence_start(seq: PacketSequence) -> bytes:
     `seq.base` µs on the boot clock."""
     defaults = len_field(59, varint_field(58, SEQUENCE_CLOCK_ID))
     first = seq.seq + varint_field(13, SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE) + defaults
-    if seq.dirty:  # seeded tables (annotations encoded ahead)
-        first += seq.take_interned()
     first = _packet(first)
     clock = varint_field(1, SEQUENCE_CLOCK_ID) + varint_field(2, 0) + varint_field(4, 1000)
     boot = varint_field(1, BOOTTIME) + varint_field(2, seq.base * 1000)
@@ -263,15 +188,16 @@ def _sequence_start(seq: PacketSequence) -> bytes:
     return first + _packet(snapshot + seq.seq)
 
 
-def track_descriptor(t: Track, parents: set[int], description: str | None = None) -> bytes:
-    """TracePacket.track_descriptor for `t`: its uuid is its uid, so parts written apart agree."""
+def track_descriptor(t: Track, description: str | None = None) -> bytes:
+    """TracePacket.track_descriptor for `t`: its uuid is its uid. Processes and groups order
+    their children explicitly (by `rank`)."""
     body = varint_field(1, t.uid)
     body += len_field(2, utf8(t.shared_name or t.name))
     if t.parent is not None:
         body += varint_field(5, t.parent)
     if t.kind is TrackKind.COUNTER:
         body += len_field(8, b"")
-    if t.uid in parents:
+    if t.kind is TrackKind.PROCESS or t.kind is TrackKind.GROUP:
         body += varint_field(11, CHILD_ORDERING_EXPLICIT)
     if t.parent is not None:
         body += varint_field(12, t.rank & MASK64)
@@ -400,33 +326,35 @@ def _encode_part(
             yield b"".join(out)
             out.clear()
 
-    # A counter sample is one packet; a series is encoded at once.
+    # A counter sample is one packet; a long series (a global counter of a long trace has millions
+    # of samples) is yielded in batches.
     for c in part.counters:
         head = _TE_COUNTER + _track_field(c.track)  # type, track_uuid
-        stamps = [ts_field(ts - t0) for ts in c.ts]
-        if any(type(v) is float for v in c.values):
+        doubles = any(type(v) is float for v in c.values)
+        if doubles:
             prefix = seq_te + small[len(head) + 10] + head + _T_COUNTER_DOUBLE
             heads = heads_for(len(prefix) + 8)
-            for tsb, v in zip(stamps, c.values, strict=True):
-                append(heads[len(tsb)])
-                append(tsb)
-                append(prefix + pack_double(float(v)))
         else:
             prefix = seq_te + small[len(head) + 3] + head + _T_COUNTER_INT
             heads = heads_for(len(prefix) + 1)
-            for tsb, v in zip(stamps, c.values, strict=True):
-                if 0 <= v < 128:  # one varint byte
-                    append(heads[len(tsb)])
-                    append(tsb)
-                    append(prefix + small[v])
-                else:
-                    tail = seq_field + framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v))
-                    append(heads_for(len(tail))[len(tsb)])
-                    append(tsb)
-                    append(tail)
-        if len(out) >= batch:
-            yield b"".join(out)
-            out.clear()
+        for ts, v in zip(c.ts, c.values, strict=True):
+            tsb = ts_field(ts - t0)
+            if doubles:
+                append(heads[len(tsb)])
+                append(tsb)
+                append(prefix + pack_double(float(v)))
+            elif 0 <= v < 128:  # one varint byte
+                append(heads[len(tsb)])
+                append(tsb)
+                append(prefix + small[v])
+            else:
+                tail = seq_field + framed(_T_TRACK_EVENT, head + _T_COUNTER_INT + varint(v))
+                append(heads_for(len(tail))[len(tsb)])
+                append(tsb)
+                append(tail)
+            if len(out) >= batch:
+                yield b"".join(out)
+                out.clear()
 
     deferred.sort(key=lambda d: (d[0], d[1]))
     for _, _, item in deferred:
@@ -457,95 +385,93 @@ def _track_field(t: Track) -> bytes:
     return b"\x58" + varint(t.uid)  # TrackEvent.track_uuid = 11
 
 
-class _Encoded(NamedTuple):
-    """One part, encoded as one sequence, but for its descriptors (`_descriptors`: they may
-    carry a summary known only later): its start (defaults, clock, seeded interning tables), its
-    other packets (each chunk deflated when asked), and how many track events they hold."""
+class ProtoWriter:
+    """Writes a trace chunk by chunk (`layout.plan.Chunk`) to a binary file object.
 
-    seq: PacketSequence
-    start: bytes
-    body: list[bytes]
-    events: int
+    Packets go out on one sequence, whose clock starts at the first chunk's earliest timestamp;
+    a chunk with an earlier one (a long session laid out after shorter ones that started later),
+    or one that comes when the interning state has grown past `SEQUENCE_STATE_LIMIT`, starts a
+    new sequence with its own clock and interning. The trace's first track descriptor
+    is written last, with the summary (known only at the end) as its description: the trace
+    processor reads every descriptor before it places any event, so order does not matter.
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        args_of: Callable[[Event], dict[str, Any]],
+        *,
+        offset: int = 0,
+        compression: Compression = Compression.NONE,
+    ) -> None:
+        self.out = out
+        self.args_of = args_of
+        self.offset = offset
+        self.compression = compression
+        self.seq: PacketSequence | None = None
+        self.seq_count = 0
+        self.events = 0
+        self.first_track: Track | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def _emit(self, data: bytes) -> None:
+        if self.compression is Compression.NONE:
+            self.out.write(data)
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= DEFLATE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.out.write(_packet(framed(_T_COMPRESSED, zlib.compress(b"".join(self._pending), 1))))
+            self._pending = []
+            self._pending_size = 0
+
+    def write(self, chunk: Chunk) -> None:
+        starts = [c.ts[0] for c in chunk.counters if c.ts] + [e.ts for e in chunk.events]
+        if starts:
+            t0 = min(starts)
+            if (self.seq is None or t0 - self.offset < self.seq.base
+                    or self.seq.state_size() > SEQUENCE_STATE_LIMIT):
+                self.seq_count += 1
+                self.seq = PacketSequence(self.seq_count, max(0, t0 - self.offset))
+                self._emit(_sequence_start(self.seq))
+        seq = self.seq
+        descriptors = chunk.tracks
+        if self.first_track is None and descriptors:
+            self.first_track, descriptors = descriptors[0], descriptors[1:]
+        seq_field = seq.seq if seq is not None else b""
+        self._emit(b"".join(_packet(seq_field + track_descriptor(t)) for t in descriptors))
+        if seq is None:
+            return  # tracks only (a layout's header)
+        part = _Part(self.offset)
+        part.tracks = list(_events_by_track(chunk.events))
+        part.counters = chunk.counters
+        part.flows = chunk.flows
+        for data in _encode_part(part, seq, seq.base + self.offset, _none, self.args_of):
+            self._emit(data)
+        self.events += sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for evs in part.tracks) + sum(
+            len(c.ts) for c in part.counters
+        )
+
+    def close(self, summary: dict[str, Any] | None = None) -> int:
+        """Write what is left (the first track, with `summary`); returns the track events written."""
+        if self.first_track is not None:
+            desc = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
+            seq_field = self.seq.seq if self.seq is not None else b""
+            self._emit(_packet(seq_field + track_descriptor(self.first_track, desc)))
+        self._flush()
+        return self.events
 
 
-def _encode_sequence(
-    part: _Part,
-    seq_id: int,
-    args_of: Callable[[Event], dict[str, Any]],
-    ahead: Ahead | None,
-    compression: Compression,
-) -> _Encoded:
-    starts = [c.ts[0] for c in part.counters if c.ts] + [min(e.ts for e in evs) for evs in part.tracks]
-    t0 = min(starts) if starts else part.offset
-    seq = PacketSequence(seq_id, t0 - part.offset)
-    if ahead is not None:
-        seq.seed(ahead.chunks)
-    start = _sequence_start(seq)  # before any packet: it carries the seeded interning tables
-    pre = ahead.lookup() if ahead is not None else _none
-    chunks = _encode_part(part, seq, t0, pre, args_of)
-    body = list(_deflated(chunks) if compression is Compression.DEFLATE else chunks)
-    events = sum(2 * len(evs) - sum(1 for e in evs if e.dur is None) for evs in part.tracks) + sum(
-        len(c.ts) for c in part.counters
-    )
-    return _Encoded(seq, start, body, events)
-
-
-def _descriptors(part: _Part, seq: PacketSequence, summary: dict[str, Any] | None) -> bytes:
-    """The part's track descriptor packets; the first track's description holds `summary`."""
-    parents = {t.parent for t in part.descriptors if t.parent is not None}
-    summary_text = orjson.dumps({"agent_trace": summary}).decode() if summary is not None else None
-    packets = []
-    for i, t in enumerate(part.descriptors):
-        desc = summary_text if i == 0 and summary_text is not None else None
-        packets.append(_packet(seq.seq + track_descriptor(t, parents, desc)))
-    return b"".join(packets)
-
-
-def _head(enc: _Encoded, descriptors: bytes, compression: Compression) -> bytes:
-    """What comes before the sequence's other packets: its start, then its descriptors."""
-    head = enc.start + descriptors
-    return b"".join(_deflated(iter([head]))) if compression is Compression.DEFLATE else head
-
-
-# A part to encode, made where it is encoded (possibly a forked child), and what it reports back
-# to the caller's `summary_of` (anything `marshal` can carry).
-PartMaker = Callable[[], tuple[_Part, Any]]
-
-
-def _write_sequences(
-    makers: Sequence[PartMaker],
-    out: BinaryIO,
-    args_of: Callable[[Event], dict[str, Any]],
-    *,
-    summary_of: Callable[[list[Any]], dict[str, Any] | None],
-    compression: Compression,
-    ahead: Callable[[], Ahead | None],
-) -> tuple[int, list[Any]]:
-    """Make and encode part i as sequence i + 1: the first here, the others in forked children
-    meanwhile. The first part's first descriptor carries `summary_of(what every part reported)`.
-    Returns the track events written and the reports."""
-
-    def encode_child(make: PartMaker, seq_id: int) -> tuple[bytes, int, Any]:
-        part, report = make()
-        enc = _encode_sequence(part, seq_id, args_of, ahead(), compression)
-        head = _head(enc, _descriptors(part, enc.seq, None), compression)
-        return head + b"".join(enc.body), enc.events, report
-
-    children = [ForkedCall(partial(encode_child, make, i)) for i, make in enumerate(makers[1:], start=2)]
-    try:
-        part, report = makers[0]()
-        enc = _encode_sequence(part, 1, args_of, ahead(), compression)
-        others = [child.result() for child in children]
-    finally:
-        for child in children:
-            child.cancel()
-    reports = [report] + [r for _, _, r in others]
-    out.write(_head(enc, _descriptors(part, enc.seq, summary_of(reports)), compression))
-    for chunk in enc.body:
-        out.write(chunk)
-    for data, _, _ in others:
-        out.write(data)
-    return enc.events + sum(n for _, n, _ in others), reports
+# A sequence's interning tables and value caches grow with the distinct values met; past this many
+# entries the next chunk starts a fresh sequence, so a long trace's memory stays bounded.
+SEQUENCE_STATE_LIMIT = 200_000
+# Packets are deflated in chunks of about this many bytes.
+DEFLATE_CHUNK = 1 << 20
 
 
 def write_perfetto_proto(
@@ -554,70 +480,14 @@ def write_perfetto_proto(
     args_of: Callable[[Event], dict[str, Any]],
     *,
     summary: dict[str, Any] | None = None,
-    parallel: bool = False,
     compression: Compression = Compression.NONE,
-    ahead: Ahead | None = None,
 ) -> int:
-    """Write the trace; returns the number of track events (slice begins, ends, instants and
-    counter samples) written.
-
-    With `parallel` (and a large enough plan), half of the subtrees are encoded in a forked child
-    as sequence 2 (see `agent_trace.parallel`); the trace holds the same packets either way.
-    `ahead` (`proto_args.AheadEncoder.result`) supplies annotations encoded before the layout;
-    events it does not cover are encoded from `args_of` on the spot.
-    """
-    size = 2 * len(plan.events) + sum(len(c.ts) for c in plan.counters)
-    parts = _partition(plan) if parallel and size >= PARALLEL_MIN_PACKETS else [_whole(plan)]
-    makers = [partial(_made, part) for part in parts]
-    written, _ = _write_sequences(
-        makers, out, args_of, summary_of=lambda _: summary, compression=compression, ahead=lambda: ahead
-    )
-    return written
-
-
-def write_perfetto_proto_parts(
-    plans: Sequence[Callable[[], Plan]],
-    out: BinaryIO,
-    args_of: Callable[[Event], dict[str, Any]],
-    *,
-    summary_of: Callable[[list[tuple[DrawReport, dict[str, Any]]]], dict[str, Any] | None],
-    compression: Compression = Compression.NONE,
-    ahead: Callable[[], Ahead | None] = lambda: None,
-) -> tuple[int, list[tuple[DrawReport, dict[str, Any]]]]:
-    """Write a trace laid out in parts (plans whose tracks have distinct uids and whose flows
-    stay inside), each made and encoded as its own sequence, all but the first in forked
-    children. `summary_of` gets each part's draw report and metadata; so does the caller, with
-    the number of track events written.
-
-    `ahead` is called where each part is encoded (it may wait for annotations encoded ahead).
-    """
-
-    def maker(make_plan: Callable[[], Plan]) -> tuple[_Part, Any]:
-        plan = make_plan()
-        return _whole(plan), (plan.draw.to_dict(), plan.metadata)
-
-    written, reports = _write_sequences(
-        [partial(maker, make) for make in plans],
-        out,
-        args_of,
-        summary_of=lambda reports: summary_of(_draw_reports(reports)),
-        compression=compression,
-        ahead=ahead,
-    )
-    return written, _draw_reports(reports)
-
-
-def _draw_reports(reports: list[Any]) -> list[tuple[DrawReport, dict[str, Any]]]:
-    return [(DrawReport.from_dict(draw), metadata) for draw, metadata in reports]
-
-
-def _made(part: _Part) -> tuple[_Part, None]:
-    return part, None
+    """Write a whole plan; returns the number of track events (slice begins, ends, instants and
+    counter samples) written."""
+    writer = ProtoWriter(out, args_of, offset=plan.time_offset_us, compression=compression)
+    writer.write(Chunk(plan.tracks, plan.events, plan.flows, plan.counters))
+    return writer.close(summary)
 
 
 def _none(_: Event) -> None:
     return None
-
-
-# Below this many packets a second process costs more than it saves.
-PARALLEL_MIN_PACKETS = 100_000

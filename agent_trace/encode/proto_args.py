@@ -8,22 +8,12 @@ annotation names, string values) and encodes `ArgsBuilder` args as `DebugAnnotat
   `args.worker.decode_worker_id` there);
 * integers outside int64 (u64 worker ids above 2^63) are written as strings; None values are left
   out; strings are interned while their values repeat.
-
-`AheadEncoder` encodes the annotations of request- and tool-drawn slices before the layout
-exists, in forked children, chunk by chunk as the input files are read.
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Callable, Sequence
-from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any
 
-from ..args import ArgsBuilder, tool_event_args
-from ..layout.plan import Event, EventKind
-from ..model import LlmRequest, Records, ToolEvent, ToolPhase
-from ..parallel import ForkedCall
 from .protowire import _CONT14, _SMALL, SMALL_LIMIT, _pack_d, len_field, pack_double, varint, varint_field
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -62,8 +52,7 @@ class PacketSequence:
     """One trusted packet sequence: its id field, time origin, interning tables, and the
     encoder of debug annotations that uses them.
 
-    Interned ids count from 1, or from `name_base`/`string_base` + 1 for annotation names and
-    string values (chunks encoded ahead in parallel each get their own range, see `AheadChunk`).
+    Interned ids count from 1.
     """
 
     def __init__(self, seq_id: int, base_us: int, *, name_base: int = 0, string_base: int = 0) -> None:
@@ -122,16 +111,11 @@ class PacketSequence:
             self.dirty = True
         return iid
 
-    def seed(self, chunks: Sequence[AheadChunk]) -> None:
-        """Start with the chunks' interning tables, so their annotation bytes are valid here."""
-        assert not self.ann_names and not self.strings, "seed a fresh sequence"
-        for c in chunks:
-            for iid, name in enumerate(c.names, c.name_base + 1):
-                self.ann_names.setdefault(name, iid)
-            self.new_ann_names.append(c.interned)
-            self.next_name_iid = max(self.next_name_iid, c.name_base + len(c.names) + 1)
-            self.next_string_iid = max(self.next_string_iid, c.string_base + c.n_strings + 1)
-        self.dirty = bool(chunks)
+    def state_size(self) -> int:
+        """How many entries its interning tables and value caches hold (they grow with the
+        distinct values met; a writer starts a fresh sequence past a bound)."""
+        caches = sum(len(k.strs or ()) + len(k.ints or ()) for k in (*self.keys.values(), *self.nested_keys.values()))
+        return len(self.strings) + len(self.names) + len(self.ann_names) + caches
 
     def take_interned(self) -> bytes:
         """The pending InternedData entries, framed as a TracePacket field, and reset."""
@@ -377,209 +361,3 @@ _CACHE_PROBATION = 4096
 # ---------------------------------------------------------------------------------------------
 # Annotations encoded ahead, while the records are still being read and laid out
 # ---------------------------------------------------------------------------------------------
-
-# Interned-id ranges reserved per chunk: chunk k uses names from k * NAME_SPAN + 1 and strings
-# from k * STRING_SPAN + 1 (varints of 2 and 3-4 bytes). A chunk that needs more is encoded
-# again, inline, above every range (`AheadEncoder.result`), so any input stays correct.
-NAME_SPAN = 1 << 11
-STRING_SPAN = 1 << 20
-
-
-class AheadChunk(NamedTuple):
-    """The debug annotations of a run of consecutive records, and the interning they use."""
-
-    name_base: int
-    string_base: int
-    names: list[str]  # interned annotation names, iid = name_base + position + 1
-    n_strings: int  # interned string values, iids string_base + 1 ... (not shipped back: a
-    # sequence only needs their bytes; a later annotation of the same string interns it again)
-    interned: bytes  # both tables as InternedData fields
-    # Annotation bytes, concatenated, and where each ends (array "Q" bytes): one blob per request
-    # and kind (request i of this run, kind k: blob i * len(kinds) + k), and one per tool record
-    # (its own fields' args; empty for starts). Two strings load far faster than 200k objects.
-    request_data: bytes
-    request_ends: bytes
-    tool_data: bytes
-    tool_ends: bytes
-
-
-def encode_chunk(
-    requests: Sequence[LlmRequest],
-    tools: Sequence[ToolEvent],
-    kinds: Sequence[EventKind],
-    args: ArgsBuilder,
-    name_base: int = 0,
-    string_base: int = 0,
-) -> AheadChunk:
-    seq = PacketSequence(0, 0, name_base=name_base, string_base=string_base)
-    annotations = seq.annotations
-    of = args.of
-    start = ToolPhase.START
-    request_blobs = [annotations(of(k, r)) for r in requests for k in kinds]
-    tool_blobs = [b"" if t.phase is start else annotations(tool_event_args(t)) for t in tools]
-    return AheadChunk(
-        name_base,
-        string_base,
-        list(seq.ann_names),
-        len(seq.strings),
-        b"".join(seq.new_ann_names) + b"".join(seq.new_strings),
-        *_packed(request_blobs),
-        *_packed(tool_blobs),
-    )
-
-
-def _packed(blobs: list[bytes]) -> tuple[bytes, bytes]:
-    return b"".join(blobs), array("Q", accumulate(map(len, blobs))).tobytes()
-
-
-def _unpacked(chunks: list[AheadChunk], data: str, ends: str) -> tuple[bytes, array[int]]:
-    """All chunks' blobs of one kind as one string, and where each blob starts (one more entry
-    than blobs)."""
-    starts = array("Q", [0])
-    base = 0
-    for c in chunks:
-        chunk_ends = array("Q")
-        chunk_ends.frombytes(getattr(c, ends))
-        starts.extend(map(base.__add__, chunk_ends))
-        base += len(getattr(c, data))
-    return b"".join(getattr(c, data) for c in chunks), starts
-
-
-# Fewer records than this in a chunk: not worth a process.
-FORK_MIN_RECORDS = 5_000
-# The first chunk is cut at the first file boundary past this share of the input bytes, the rest
-# is one chunk when reading ends. Encoding takes about 1.5x as long as reading (large real trace),
-# and laying out about as long as reading: with a third first, the first chunk ends before the
-# reader does and the second about when the layout does, and at most two processes ever run.
-FIRST_CHUNK_SHARE = 1 / 3
-
-
-class AheadEncoder:
-    """Encodes the annotations of request- and tool-drawn slices while the caller goes on.
-
-    Args depend only on an event's kind and subject (`ArgsBuilder.of`), so they can be encoded
-    as soon as the records exist, in forked children: a first chunk once about a third of the
-    input has been read (at a file boundary: `records_read` is called after each file), the rest
-    when reading ends, while the parent lays out. That takes the argument work off the critical
-    path. Chunk boundaries depend only on the input (file sizes and boundaries), never on timing
-    or on whether a fork happened, so the bytes are the same everywhere.
-    """
-
-    def __init__(self, kinds: Sequence[EventKind], args: ArgsBuilder, file_sizes: Sequence[int | None] = ()) -> None:
-        """`file_sizes`: one entry per input file, in reading order (None: unknown, as stdin)."""
-        self.kinds = tuple(kinds)
-        self.args = args
-        self._runs: list[tuple[int, int, int, int, ForkedCall]] = []  # requests [a, b), tools [c, d)
-        self._requests = 0
-        self._tools = 0
-        self._records: Records | None = None
-        # The number of files after which the first chunk is cut (0: none before the end).
-        self._first_cut = 0
-        if file_sizes and None not in file_sizes:
-            total, seen = sum(file_sizes), 0  # type: ignore[arg-type]
-            for i, size in enumerate(file_sizes[:-1], start=1):
-                seen += size  # type: ignore[operator]
-                if total and seen >= FIRST_CHUNK_SHARE * total:
-                    self._first_cut = i
-                    break
-        self._files = 0
-        self._n_files = len(file_sizes)
-        self._ahead: Ahead | None = None
-
-    def records_read(self, records: Records, *, final: bool = False) -> None:
-        """After each input file (and with `final`, at the end): start encoding the records read
-        since the last chunk if a chunk ends here. `records` is the reader's one growing
-        collection, every time."""
-        self._records = records
-        self._files += 1
-        if not final and self._files != self._first_cut and self._files != self._n_files:
-            return
-        a, b = self._requests, len(records.requests)
-        c, d = self._tools, len(records.tools)
-        n = (b - a) + (d - c)
-        if n == 0:
-            return
-        requests, tools = records.requests[a:b], records.tools[c:d]
-        k = len(self._runs)
-        kinds, args = self.kinds, self.args
-        call = ForkedCall(
-            lambda: tuple(encode_chunk(requests, tools, kinds, args, k * NAME_SPAN, k * STRING_SPAN)),
-            fork=n >= FORK_MIN_RECORDS,
-        )
-        self._runs.append((a, b, c, d, call))
-        self._requests, self._tools = b, d
-
-    def finish(self, records: Records | None = None) -> None:
-        """Reading has ended: start encoding what is left of `records` (by default, those last
-        given to `records_read`). Before forking processes that will call `result` themselves,
-        so that the rest is encoded once."""
-        records = records if records is not None else self._records
-        if records is None:
-            records = Records(files=[], requests=[], tools=[], payloads=[])
-        self.records_read(records, final=True)
-
-    def result(self, records: Records | None = None) -> Ahead:
-        """Wait for every chunk of `records` (by default, those last given to `records_read`),
-        encoding what is left of them first. Callable in a process forked after `finish`; later
-        calls in one process return the same value."""
-        if self._ahead is not None:
-            return self._ahead
-        self.finish(records)
-        records = self._records
-        assert records is not None
-        chunks: list[AheadChunk] = []
-        top = len(self._runs)
-        for a, b, c, d, call in self._runs:
-            chunk = AheadChunk(*call.result())
-            if len(chunk.names) > NAME_SPAN or chunk.n_strings > STRING_SPAN:
-                # It ran into the next chunk's range: encode it again above all of them.
-                spans = max(-(-len(chunk.names) // NAME_SPAN), -(-chunk.n_strings // STRING_SPAN))
-                chunk = encode_chunk(records.requests[a:b], records.tools[c:d], self.kinds, self.args,
-                                     top * NAME_SPAN, top * STRING_SPAN)
-                top += spans
-            chunks.append(chunk)
-        self._runs = []
-        self._ahead = Ahead(self.kinds, chunks, records)
-        return self._ahead
-
-    def cancel(self) -> None:
-        for *_, call in self._runs:
-            call.cancel()
-        self._runs = []
-
-
-class Ahead:
-    """Chunks encoded ahead, and the records they belong to, for `write_perfetto_proto`."""
-
-    def __init__(self, kinds: tuple[EventKind, ...], chunks: list[AheadChunk], records: Records) -> None:
-        self.kinds = kinds
-        self.chunks = chunks
-        self.records = records
-
-    def lookup(self) -> Callable[[Event], bytes | None]:
-        """`pre(event)`: the event's annotation bytes, or None when they were not encoded ahead."""
-        n_kinds = len(self.kinds)
-        request_data, request_starts = _unpacked(self.chunks, "request_data", "request_ends")
-        tool_data, tool_starts = _unpacked(self.chunks, "tool_data", "tool_ends")
-        request_at = {id(r): i * n_kinds for i, r in enumerate(self.records.requests)}
-        tool_at = {id(t): i for i, t in enumerate(self.records.tools)}
-        position = {k: j for j, k in enumerate(self.kinds)}
-        tool, instant = EventKind.TOOL, EventKind.TOOL_START_INSTANT
-
-        def pre(e: Event) -> bytes | None:
-            kind = e.kind
-            j = position.get(kind)
-            if j is not None:
-                i = request_at.get(id(e.subject))
-                return None if i is None else request_data[request_starts[i + j]:request_starts[i + j + 1]]
-            if kind is tool or kind is instant:
-                span = e.subject
-                if span.synthetic or span.unclosed:  # their args carry more than the record's
-                    return None
-                i = tool_at.get(id(span.event))
-                if i is None or tool_starts[i] == tool_starts[i + 1]:  # a start: not encoded ahead
-                    return None
-                return tool_data[tool_starts[i]:tool_starts[i + 1]]
-            return None
-
-        return pre

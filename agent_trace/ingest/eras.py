@@ -15,9 +15,12 @@ values is built once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..model import Era, Identity
+import msgspec
+
+from ..model import NO_IDENTITY, Era, Identity
 
 W_KEYS = ("workflow_type_id", "workflow_id", "program_id", "parent_program_id")
 ST_KEYS = ("session_type_id", "session_id", "trajectory_id", "parent_trajectory_id")
@@ -115,12 +118,14 @@ ADAPTERS: dict[Era, Callable[[dict[str, Any]], Identity]] = {
 
 
 class IdentityCache:
-    """Interns identities by the values of their identity keys."""
+    """Interns identities by the values of their identity keys (cleared past `limit` entries,
+    so a long trace's memory stays bounded; equal identities are equal by value either way)."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 1 << 16) -> None:
         self._cache: dict[tuple[Any, ...], Identity] = {}
+        self.limit = limit
 
     def get(self, agent_schema: bool, ctx: dict[str, Any]) -> Identity:
         g = ctx.get
@@ -135,5 +140,73 @@ class IdentityCache:
         except TypeError:  # an unhashable id value (a list, say): build it uncached
             return ADAPTERS[detect_era(agent_schema, ctx)](ctx)
         if hit is None:
+            if len(self._cache) >= self.limit:
+                self._cache.clear()
             hit = self._cache[key] = ADAPTERS[detect_era(agent_schema, ctx)](ctx)
+        return hit
+
+
+_PASSED_THROUGH = frozenset({"agent_headers", "kv_hints"})
+
+
+@dataclass(frozen=True, slots=True)
+class ContextInfo:
+    """What a record takes from its `agent_context` object."""
+
+    has_context: bool
+    identity: Identity
+    input_trigger: str | None = None
+    final: bool = False
+    # agent_headers, kv_hints and unknown keys, passed through (shared by records with equal context)
+    extra: dict[str, Any] | None = None
+
+
+NO_CONTEXT = ContextInfo(False, NO_IDENTITY)
+
+
+def context_info(agent_schema: bool, ctx: dict[str, Any], identities: IdentityCache) -> ContextInfo:
+    """The fields an `agent_context` object gives a record (ctx is a dict)."""
+    if not ctx:
+        return ContextInfo(True, NO_IDENTITY)
+    trigger = ctx.get("input_trigger")
+    extra = None
+    if "agent_headers" in ctx or "kv_hints" in ctx or not KNOWN_CONTEXT_KEYS.issuperset(ctx):
+        extra = {k: v for k, v in ctx.items() if k in _PASSED_THROUGH or k not in KNOWN_CONTEXT_KEYS}
+    return ContextInfo(
+        True,
+        identities.get(agent_schema, ctx),
+        trigger if type(trigger) is str else None,
+        ctx.get("session_final") is True or ctx.get("trajectory_final") is True,
+        extra,
+    )
+
+
+class ContextCache:
+    """`ContextInfo` by the raw bytes of `agent_context`: records of one session repeat the same
+    few contexts, so each distinct one is decoded once. Bounded: cleared when it grows past
+    `limit` entries (a long trace has ever more sessions)."""
+
+    __slots__ = ("_decode", "_cache", "identities", "limit")
+
+    def __init__(self, identities: IdentityCache, limit: int = 1 << 16) -> None:
+        self._decode = msgspec.json.Decoder().decode  # exact integers, like the slow path
+        self._cache: dict[tuple[bool, bytes], ContextInfo] = {}
+        self.identities = identities
+        self.limit = limit
+
+    def get(self, agent_schema: bool, raw: msgspec.Raw | None) -> ContextInfo | None:
+        """None when the context is not an object (the slow path counts it)."""
+        if raw is None:
+            return NO_CONTEXT
+        key = (agent_schema, bytes(raw))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        if key[1] == b"null":
+            return NO_CONTEXT
+        if key[1][:1] != b"{":
+            return None
+        if len(self._cache) >= self.limit:
+            self._cache.clear()
+        hit = self._cache[key] = context_info(agent_schema, self._decode(key[1]), self.identities)
         return hit

@@ -15,25 +15,24 @@ every real line and on mutated ones).
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
+
+import msgspec
+from msgspec import Raw
 
 from ..errors import StrictModeError
 from ..model import (
     AGENT_SCHEMA,
-    NO_IDENTITY,
     REQUEST_SCHEMA,
-    Identity,
     LlmRequest,
     Record,
-    Replay,
     RequestPayload,
     ToolCall,
     ToolEvent,
     ToolPhase,
 )
 from ..report import FieldIssue, Problem, ReadReport, Skip
-from .eras import KNOWN_CONTEXT_KEYS, IdentityCache
+from .eras import NO_CONTEXT, ContextInfo, IdentityCache, context_info
 
 # trace-format.md §7.1: harness aliases, canonicalised on read as Dynamo does on write.
 STATUS_ALIASES = {
@@ -52,7 +51,6 @@ _REQUEST_F64 = (
 )
 _TOOL_U64 = ("started_at_unix_ms", "ended_at_unix_ms", "output_tokens", "output_bytes")
 _TOOL_F64 = ("duration_ms",)
-_PASSED_THROUGH = frozenset({"agent_headers", "kv_hints"})
 
 
 def _text(v: Any) -> str | None:
@@ -73,16 +71,13 @@ def tool_calls_of(finish: dict[str, Any] | None) -> tuple[ToolCall, ...]:
     )
 
 
-def fill_request_context(r: LlmRequest, ctx: dict[str, Any] | None, identity: Identity) -> None:
+def fill_request_context(r: LlmRequest, info: ContextInfo) -> None:
     """The request's fields that come from `agent_context` (both paths)."""
-    r.identity = identity
-    if not ctx:
-        return
-    trigger = ctx.get("input_trigger")
-    r.input_trigger = trigger if type(trigger) is str else None
-    r.final = ctx.get("session_final") is True or ctx.get("trajectory_final") is True
-    if "agent_headers" in ctx or "kv_hints" in ctx or not KNOWN_CONTEXT_KEYS.issuperset(ctx):
-        r.context_extra = {k: v for k, v in ctx.items() if k in _PASSED_THROUGH or k not in KNOWN_CONTEXT_KEYS}
+    r.has_context = info.has_context
+    r.identity = info.identity
+    r.input_trigger = info.input_trigger
+    r.final = info.final
+    r.context_extra = info.extra
 
 
 class RecordParser:
@@ -197,14 +192,13 @@ class RecordParser:
             self.report.schemas[schema] += 1
         return rec
 
-    def _context(self, event: dict[str, Any], agent: bool) -> tuple[dict[str, Any] | None, bool, Identity]:
+    def _context(self, event: dict[str, Any], agent: bool) -> ContextInfo:
         ctx = event.get("agent_context")
         if type(ctx) is dict:
-            ident = self.identities.get(agent, ctx) if ctx else NO_IDENTITY
-            return ctx, True, ident
+            return context_info(agent, ctx, self.identities)
         if ctx is not None:
             self.field_issue(FieldIssue.NOT_AN_OBJECT, "agent_context", ctx)
-        return None, False, NO_IDENTITY
+        return NO_CONTEXT
 
     def _request(self, event: dict[str, Any], agent: bool) -> LlmRequest | None:
         req = event.get("request")
@@ -218,8 +212,8 @@ class RecordParser:
         if received is None and event_time is None:
             self.skip(Skip.MISSING_TIME, "request_end with neither request_received_ms nor event_time_unix_ms")
             return None
-        ctx, has_ctx, ident = self._context(event, agent)
-        self.report.eras[ident.era.value] += 1
+        info = self._context(event, agent)
+        self.report.eras[info.identity.era.value] += 1
         finish = self.mapping(req, "finish_reason_metadata")
         io_text = req.get("io_text")
         r = LlmRequest(
@@ -231,27 +225,23 @@ class RecordParser:
             avg_itl_ms=itl, kv_hit_rate=kv_hit, kv_transfer_ms=kv_xfer, queue_depth=depth,
             worker=worker if type(worker) is dict else None,
             finish=finish,
-            replay=self._replay(req.get("replay")),
+            replay=self._replay(req.get("replay")),  # type: ignore[arg-type]  # None: absent
             io_text=io_text if type(io_text) is dict else None,
-            file=self.file_index, line=self.line, agent_schema=agent, has_context=has_ctx,
+            file=self.file_index, line=self.line, agent_schema=agent,
             event_time_ms=event_time, event_source=_text(event.get("event_source")),
             tool_calls=tool_calls_of(finish),
         )
-        fill_request_context(r, ctx, ident)
+        fill_request_context(r, info)
         return r
 
-    def _replay(self, replay: Any) -> Replay | None:
+    def _replay(self, replay: Any) -> Raw | None:
+        """Kept as JSON text, as the typed path keeps it (`model.decode_replay` reads it)."""
         if type(replay) is not dict:
             return None
-        raw_hashes = replay.get("input_sequence_hashes")
-        hashes = None
-        if type(raw_hashes) is list:
-            try:
-                hashes = array("Q", raw_hashes).tolist()
-            except (OverflowError, TypeError):
-                self.field_issue(FieldIssue.BAD_U64, "replay.input_sequence_hashes", "…")
-        return Replay(block_size=replay.get("trace_block_size"), input_length=replay.get("input_length"),
-                      hashes=hashes)
+        try:
+            return Raw(msgspec.json.encode(replay))
+        except (TypeError, OverflowError, ValueError):  # NaN and the like
+            return None
 
     def _tool(self, event: dict[str, Any], agent: bool, phase: ToolPhase) -> ToolEvent | None:
         tool = event.get("tool")
@@ -262,8 +252,8 @@ class RecordParser:
         if event_time is None:
             self.skip(Skip.MISSING_TIME, f"{phase.value} without event_time_unix_ms")
             return None
-        _, has_ctx, ident = self._context(event, agent)
-        self.report.eras[ident.era.value] += 1
+        info = self._context(event, agent)
+        self.report.eras[info.identity.era.value] += 1
         started, ended, out_tok, out_bytes, duration = self.numbers(tool, _TOOL_U64, _TOOL_F64)
         status = tool.get("status")
         if type(status) is str:
@@ -275,7 +265,8 @@ class RecordParser:
             started_ms=started, ended_ms=ended, status=status, duration_ms=duration,
             output_tokens=out_tok, output_bytes=out_bytes,
             tool_name_hash=_text(tool.get("tool_name_hash")), error_type=_text(tool.get("error_type")),
-            file=self.file_index, line=self.line, agent_schema=agent, has_context=has_ctx, identity=ident,
+            file=self.file_index, line=self.line, agent_schema=agent, has_context=info.has_context,
+            identity=info.identity,
             phase=phase, event_time_ms=event_time, event_source=_text(event.get("event_source")),
         )
 

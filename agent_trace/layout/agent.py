@@ -28,51 +28,55 @@ on later lanes.
 `rank` increases depth-first over the whole tree, so it orders siblings (protobuf) and is also
 the Chrome `process_sort_index`/`thread_sort_index`.
 
-Laying out happens in two steps: `prepare_agent` places records and builds the session tree,
-`build_agent` draws it. Drawing can also be split into parts (`split_agent`): runs of consecutive
-root sessions, each drawn on its own (the first part also draws the top tracks and the global
-counters), so parts can be drawn and encoded in separate processes. A part's track uids and
-ranks start above a bound of what the parts before it can use, and its flow ids in a range of
-its own, so every part can be drawn without the others. Flows are linked by `layout.flows`, counters
-sampled by `layout.counters`; a counter track that would have no sample is left out. Unclosed
-tool starts, when drawn as instants, take no lane time beyond 1 µs and no flows.
+`AgentLayout` draws batches of complete root sessions (`layout.units.batches`) one after
+another: each batch places its records, builds its session tree (`prepare_agent`) and draws its
+roots, ordered by first activity; uids, ranks, pids, tids and flow ids run on across batches.
+The global counters need every session: each batch adds its intervals and samples to compact
+arrays, and the last batch draws them. Flows are linked by `layout.flows`, counters sampled by
+`layout.counters`; a counter track that would have no sample is left out. Unclosed tool starts,
+when drawn as instants, take no lane time beyond 1 µs and no flows; drawn as open slices
+(`Fix.INFERENCE`) they end at the latest activity read when their batch is drawn (for a trace
+drawn in one batch, its end).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Hashable
+from array import array
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ..model import Records
+from ..model import Records, ToolPhase
 from ..options import ConvertOptions, Fix
-from ..report import DrawReport, NotDrawn
-from ..spans import InferredTool, PlacedRequest, ToolSpan
+from ..report import DrawReport
+from ..timeline import (
+    UNATTRIBUTED,
+    InferredTool,
+    PlacedRequest,
+    Row,
+    RowMemo,
+    ToolSpan,
+    activity_end,
+    drawable_requests,
+    drawable_tools,
+    timeline_tools,
+)
 from . import counters as counter_series
-from .flows import SessionEvents, link_flows
+from .flows import FlowStats, SessionEvents, link_flows
 from .lanes import LanePacker
 from .plan import (
     CAT_LLM,
     CAT_MARKER,
     CAT_TOOL,
     CAT_TOOL_MARKER,
+    Chunk,
     CounterSeries,
     Event,
     EventKind,
-    Plan,
     Track,
     TrackKind,
 )
-from .upstream import (
-    UNATTRIBUTED,
-    Row,
-    RowMemo,
-    _emit_stages,
-    drawable_requests,
-    drawable_tools,
-    timeline_tools,
-)
+from .upstream import emit_stages
 
 ROOT_NAME = "Dynamo agent trace"
 GLOBAL_NAME = "all sessions"
@@ -101,36 +105,11 @@ def _label(row: Row) -> str:
     return f"{group} / {chain}" if group is not None else chain
 
 
-@dataclass(slots=True, eq=False)
-class AgentPrep:
-    """The agent layout before drawing: the session tree (each session's requests and tools in
-    time order) and what placing records cost. Drawing never changes it."""
-
-    options: ConvertOptions
-    roots: list[_Session]
-    draw: DrawReport  # records placing left undrawn
-    time_offset_us: int  # Fix.REBASE_TIME: the earliest event's ts, else 0
-
-
-@dataclass(frozen=True, slots=True)
-class AgentPart:
-    """Root sessions [lo, hi) drawn as one part; part 0 also draws the top tracks and the
-    global counters."""
-
-    index: int
-    lo: int
-    hi: int
-    uid_base: int = 0  # this part's track uids and ranks are uid_base + 1, + 2, ...
-
-
-def layout_agent(records: Records, options: ConvertOptions) -> Plan:
-    return build_agent(prepare_agent(records, options))
-
-
-def prepare_agent(records: Records, options: ConvertOptions) -> AgentPrep:
+def prepare_agent(records: Records, options: ConvertOptions, draw: DrawReport, open_until: int | None = None
+                  ) -> list[_Session]:
+    """Place `records` (complete sessions) and build their session trees: the roots, ordered by
+    first activity, each session's requests and tools in time order."""
     fixes = options.fixes
-    draw = DrawReport()
-    draw.not_drawn[NotDrawn.PAYLOAD_ROW.value] += len(records.payloads)
     rows = RowMemo()
     sessions: dict[Hashable, _Session] = {}
 
@@ -156,85 +135,15 @@ def prepare_agent(records: Records, options: ConvertOptions) -> AgentPrep:
             if s.parent_label is None:
                 s.parent_label = t.identity.parent
 
-    spans, inferred = timeline_tools(placed, tools, rows, fixes)
+    spans, inferred = timeline_tools(placed, tools, rows, fixes, open_until)
     for sp in spans:
         session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))  # type: ignore[arg-type]
     for inf in inferred:
         session(inf.row).tools.append((inf.ts, inf.dur, _INFERRED, inf))  # type: ignore[arg-type]
-    for s in sessions.values():  # sorted once here, so parts drawn anywhere see one order
+    for s in sessions.values():
         s.requests.sort(key=lambda p: p.ts)
         s.tools.sort(key=lambda t: (t[0], t[2]))
-
-    roots = _build_tree(sessions)
-    offset = _earliest_event(roots, options) if Fix.REBASE_TIME in fixes else 0
-    return AgentPrep(options, roots, draw, offset)
-
-
-def build_agent(prep: AgentPrep, part: AgentPart | None = None) -> Plan:
-    """Draw `part` of the prepared tree (by default all of it)."""
-    if part is None:
-        part = AgentPart(0, 0, len(prep.roots))
-    d = prep.draw
-    draw = DrawReport(not_drawn=Counter(d.not_drawn)) if part.index == 0 else DrawReport()
-    builder = _Builder(prep.options, draw, part.uid_base)
-    builder.build(prep.roots, part)
-    return builder.plan(prep, part)
-
-
-def merge_part_reports(reports: list[tuple[DrawReport, dict[str, Any]]]) -> tuple[DrawReport, dict[str, Any]]:
-    """One draw report and plan metadata for parts drawn apart (each part's `plan.draw` and
-    `plan.metadata`): counts add up."""
-    draw = DrawReport()
-    flows: Counter[str] = Counter()
-    for part_draw, metadata in reports:
-        draw.add(part_draw)
-        flows.update(metadata.get("flows", {}))
-    return draw, {"layout": "agent", "flows": dict(flows)}
-
-
-# Weights for splitting into parts: the cost of drawing and encoding, in units of about 2 µs
-# (fitted on the large real trace, stages on): a request with its stages, a tool slice, a session
-# (its tracks); and part 0's global counters, computed over every request and tool.
-_REQUEST_WEIGHT = 16
-_TOOL_WEIGHT = 4
-_SESSION_WEIGHT = 8
-_GLOBAL_REQUEST_WEIGHT = 4
-_GLOBAL_TOOL_WEIGHT = 1
-FLOW_ID_STRIDE = 1 << 32  # part i's flow ids start at i * FLOW_ID_STRIDE + 1
-
-
-def split_agent(prep: AgentPrep, n_parts: int = 2, min_weight: int = 0) -> list[AgentPart]:
-    """Two parts of consecutive roots with balanced drawing and encoding cost, or the whole as
-    one part when `n_parts` < 2 or the whole weighs less than `min_weight`. Depends only on the
-    tree. (More than two parts would need more cores than we target.)"""
-    roots = prep.roots
-    weights: list[int] = []
-    bounds: list[int] = []
-    global_weight = 0
-    for root in roots:
-        n_req = n_tools = n_sessions = 0
-        for s in _walk(root):
-            n_req += len(s.requests)
-            n_tools += len(s.tools)
-            n_sessions += 1
-        weights.append(_REQUEST_WEIGHT * n_req + _TOOL_WEIGHT * n_tools + _SESSION_WEIGHT * n_sessions)
-        # tracks a root can need: its process and two counters, then per session a node and
-        # at most one request lane, one stage lane per request and one lane per tool
-        bounds.append(3 + n_sessions + 2 * n_req + n_tools)
-        global_weight += _GLOBAL_REQUEST_WEIGHT * n_req + _GLOBAL_TOOL_WEIGHT * n_tools
-    total = global_weight + sum(weights)
-    if n_parts < 2 or len(roots) < 2 or total < min_weight:
-        return [AgentPart(0, 0, len(roots))]
-    # The cut that best balances the two.
-    best_k, best = 1, total
-    head = global_weight
-    for k in range(1, len(roots)):
-        head += weights[k - 1]
-        worst = max(head, total - head)
-        if worst < best:
-            best_k, best = k, worst
-    top_tracks = 7  # the root group, "all sessions" and its five counters
-    return [AgentPart(0, 0, best_k), AgentPart(1, best_k, len(roots), top_tracks + sum(bounds[:best_k]))]
+    return _build_tree(sessions)
 
 
 def _walk(s: _Session):  # type: ignore[no-untyped-def]
@@ -245,25 +154,6 @@ def _walk(s: _Session):  # type: ignore[no-untyped-def]
 
 def _marker_ts(ts: int, dur: int, ttft: int, clamp: bool) -> int:
     return ts + (min(max(ttft, 0), dur - 1) if clamp else ttft)
-
-
-def _earliest_event(roots: list[_Session], options: ConvertOptions) -> int:
-    """The smallest ts of any event `build_agent` draws (stages start within their request)."""
-    markers = options.markers
-    clamp = Fix.CLEAN_STAGES in options.fixes
-    earliest: int | None = None
-    for root in roots:
-        for s in _walk(root):
-            for p in s.requests:
-                ts = p.ts
-                ttft = p.request.ttft_ms
-                if markers and ttft is not None:
-                    ts = min(ts, _marker_ts(p.ts, p.dur, int(round(ttft * 1000.0)), clamp))
-                if earliest is None or ts < earliest:
-                    earliest = ts
-            if s.tools and (earliest is None or s.tools[0][0] < earliest):
-                earliest = s.tools[0][0]
-    return earliest or 0
 
 
 def _counts_in_flight(kind: int, item: Any) -> bool:
@@ -325,76 +215,132 @@ def _build_tree(sessions: dict[Hashable, _Session]) -> list[_Session]:
     return roots
 
 
-class _Builder:
-    """Creates tracks depth-first (so `rank` and Chrome tids follow the tree) and their events."""
+class _Totals:
+    """What the global counters count, added batch by batch: µs intervals and point samples in
+    compact arrays (a few bytes a request), so memory stays small over a long trace."""
 
-    def __init__(self, options: ConvertOptions, draw: DrawReport, uid_base: int = 0) -> None:
+    def __init__(self) -> None:
+        self.req_start, self.req_end = array("q"), array("q")
+        self.tool_start, self.tool_end = array("q"), array("q")
+        self.queue_ts, self.kv_ts = array("q"), array("q")
+        self.queue: list[Any] = []
+        self.kv: list[float] = []
+        self.decode_start, self.decode_end = array("q"), array("q")
+        self.decode_tokens: list[int] = []
+
+    def add(self, requests: list[PlacedRequest], tools: list[tuple[int, int]]) -> None:
+        for p in requests:
+            self.req_start.append(p.ts)
+            self.req_end.append(p.ts + p.dur)
+            r = p.request
+            if r.queue_depth is not None:
+                self.queue_ts.append(p.ts)
+                self.queue.append(r.queue_depth)
+            if r.kv_hit_rate is not None:
+                self.kv_ts.append(p.ts)
+                self.kv.append(float(r.kv_hit_rate))
+        for start, end, tokens in _decode_windows(requests):
+            self.decode_start.append(start)
+            self.decode_end.append(end)
+            self.decode_tokens.append(tokens)
+        for start, end in tools:
+            self.tool_start.append(start)
+            self.tool_end.append(end)
+
+
+class AgentLayout:
+    """Creates tracks depth-first (so `rank` and Chrome tids follow the tree) and their events,
+    batch by batch."""
+
+    def __init__(self, options: ConvertOptions) -> None:
         self.options = options
-        self.draw = draw
-        self.tracks: list[Track] = []
+        self.draw = DrawReport()
+        self.tracks: list[Track] = []  # this batch's
         self.events: list[Event] = []
         self.counters: list[CounterSeries] = []
         self.flow_sessions: list[SessionEvents] = []
         self.flow_of: dict[int, SessionEvents] = {}  # by id() of a _Session
-        self.uid_base = uid_base
-        self.rank = uid_base
-        # Chrome tids: one counter over the whole trace, starting above every pid, because a
-        # thread whose tid equals its pid is the process's "main thread", which viewers hoist.
+        self.flow_stats = FlowStats()
+        self.next_flow = 1
+        self.uids = 0
+        self.rank = 0
+        self.next_pid = 2
+        # Chrome tids: one counter over the whole trace; a thread whose tid equals its pid is
+        # the process's "main thread", which viewers hoist, so that value is skipped.
         self.next_tid = 0
         self.request_names: dict[str | None, str] = {}
+        self.totals = _Totals()
+        self.trace_end: int | None = None  # Fix.INFERENCE: where open tool slices end
+        self.global_counters: list[tuple[Track, str]] = []
 
     def _track(self, name: str, kind: TrackKind, pid: int, parent: int | None, **kw: Any) -> Track:
         self.rank += 1
         tid = None
         if kind in (TrackKind.REQUEST, TrackKind.STAGES, TrackKind.TOOLS):
             self.next_tid += 1
+            if self.next_tid == pid:
+                self.next_tid += 1
             tid = self.next_tid
-        t = Track(self.uid_base + len(self.tracks) + 1, name, kind, pid, tid, parent, self.rank, **kw)
+        self.uids += 1
+        t = Track(self.uids, name, kind, pid, tid, parent, self.rank, **kw)
         self.tracks.append(t)
         return t
 
-    def build(self, roots: list[_Session], part: AgentPart) -> None:
-        self.next_tid = len(roots) + 1 + self.uid_base  # above the largest pid (and part 0's tids)
-        top_uid = 1  # part 0's first track
-        global_counters = []
-        if part.index == 0:
-            top = self._track(ROOT_NAME, TrackKind.GROUP, 0, None)
-            assert top.uid == top_uid
-            glob = self._track(GLOBAL_NAME, TrackKind.PROCESS, 1, top.uid).uid
-            global_counters = [
-                (self._track("requests in flight", TrackKind.COUNTER, 1, glob,
-                             description="LLM requests in flight, all sessions"), "requests"),
-                (self._track("tools in flight", TrackKind.COUNTER, 1, glob,
-                             description="tool calls in flight, all sessions"), "tools"),
-                (self._track("queue depth", TrackKind.COUNTER, 1, glob,
-                             description="router queue depth reported by each LLM request, at its start"), "queue"),
-                (self._track("KV hit rate", TrackKind.COUNTER, 1, glob,
-                             description="KV cache hit rate reported by each LLM request, at its start"), "kv"),
-                (self._track("output tokens/s", TrackKind.COUNTER, 1, glob,
-                             description="sum over decoding requests of output_tokens / decode time"), "rate"),
-            ]
-        # What each root's in-flight counters count; part 0's global counters count every root.
-        intervals = {i: _intervals(roots[i]) for i in (range(len(roots)) if global_counters else range(part.lo, part.hi))}
-        for i in range(part.lo, part.hi):
-            proc = self._track(roots[i].label, TrackKind.PROCESS, 2 + i, top_uid)
-            self._session(roots[i], proc, 2 + i, root_intervals=intervals[i])
-        if not global_counters:
-            return
-        all_requests: list[PlacedRequest] = []
-        all_tools: list[tuple[int, int]] = []
-        for requests, tools in intervals.values():
-            all_requests += requests
-            all_tools += tools
-        by_name = dict((k, t) for t, k in global_counters)
-        self._counter(by_name["requests"], *counter_series.in_flight((p.ts, p.ts + p.dur) for p in all_requests))
-        self._counter(by_name["tools"], *counter_series.in_flight(all_tools))
-        self._counter(by_name["queue"], *counter_series.sampled(
-            (p.ts, p.request.queue_depth) for p in all_requests if p.request.queue_depth is not None))
-        self._counter(by_name["kv"], *counter_series.sampled(
-            (p.ts, float(p.request.kv_hit_rate)) for p in all_requests if p.request.kv_hit_rate is not None))
-        self._counter(by_name["rate"], *counter_series.summed_rates(_decode_windows(all_requests)))
+    def header(self) -> Chunk:
+        """The top tracks: the trace's root group and `all sessions`, whose counters the last
+        batch draws."""
+        top = self._track(ROOT_NAME, TrackKind.GROUP, 0, None)
+        glob = self._track(GLOBAL_NAME, TrackKind.PROCESS, 1, top.uid).uid
+        self.global_counters = [
+            (self._track("requests in flight", TrackKind.COUNTER, 1, glob,
+                         description="LLM requests in flight, all sessions"), "requests"),
+            (self._track("tools in flight", TrackKind.COUNTER, 1, glob,
+                         description="tool calls in flight, all sessions"), "tools"),
+            (self._track("queue depth", TrackKind.COUNTER, 1, glob,
+                         description="router queue depth reported by each LLM request, at its start"), "queue"),
+            (self._track("KV hit rate", TrackKind.COUNTER, 1, glob,
+                         description="KV cache hit rate reported by each LLM request, at its start"), "kv"),
+            (self._track("output tokens/s", TrackKind.COUNTER, 1, glob,
+                         description="sum over decoding requests of output_tokens / decode time"), "rate"),
+        ]
+        # the counter tracks go out with their samples, in the last batch
+        return Chunk(tracks=self.tracks[:2])
 
-    def _counter(self, track: Track, ts: list[int], values: list[Any]) -> None:
+    def draw_batch(self, records: Records, *, last: bool = False) -> Chunk:
+        fixes = self.options.fixes
+        self.tracks, self.events, self.counters, self.flow_sessions, self.flow_of = [], [], [], [], {}
+        open_until = None
+        if Fix.INFERENCE in fixes:
+            end = activity_end(drawable_requests(records.requests, RowMemo(), fixes, DrawReport()),
+                               drawable_tools(records.tools, fixes, DrawReport()))
+            if end is not None:
+                self.trace_end = end if self.trace_end is None else max(self.trace_end, end)
+            open_until = self.trace_end
+        roots = prepare_agent(records, self.options, self.draw, open_until)
+        top_uid = 1
+        for root in roots:
+            intervals = _intervals(root)
+            self.totals.add(*intervals)
+            pid = self.next_pid
+            self.next_pid += 1
+            proc = self._track(root.label, TrackKind.PROCESS, pid, top_uid)
+            self._session(root, proc, pid, root_intervals=intervals)
+        if last:
+            self._global_counters()
+        return self._chunk()
+
+    def _global_counters(self) -> None:
+        t = self.totals
+        by_name = {k: track for track, k in self.global_counters}
+        self.tracks += [track for track, _ in self.global_counters]
+        self._counter(by_name["requests"], *counter_series.in_flight_arrays(t.req_start, t.req_end))
+        self._counter(by_name["tools"], *counter_series.in_flight_arrays(t.tool_start, t.tool_end))
+        self._counter(by_name["queue"], *counter_series.sampled_arrays(t.queue_ts, t.queue))
+        self._counter(by_name["kv"], *counter_series.sampled_arrays(t.kv_ts, t.kv))
+        self._counter(by_name["rate"], *counter_series.summed_rates_arrays(t.decode_start, t.decode_end,
+                                                                           t.decode_tokens))
+
+    def _counter(self, track: Track, ts: Sequence[int], values: Sequence[Any]) -> None:
         if ts:
             self.counters.append(CounterSeries(track, ts, values))
 
@@ -457,7 +403,7 @@ class _Builder:
                 at = _marker_ts(ts, dur, ttft, clamp_marker)
                 emit(Event(st, at, None, "first token", CAT_MARKER, EventKind.FIRST_TOKEN, r))
             if stages:
-                _emit_stages(emit, st, r, ts, dur, ttft)
+                emit_stages(emit, st, r, ts, dur, ttft)
 
         for (ts, dur, kind, item), lane in zip(s.tools, tool_lanes, strict=True):
             track = tool_tracks[lane]
@@ -471,7 +417,7 @@ class _Builder:
                 if sp.instant:
                     ev = Event(track, ts, None, f"Tool start: {cls}", CAT_TOOL_MARKER, EventKind.TOOL_START_INSTANT, sp)
                 else:
-                    prefix = "Tool error: " if sp.event.phase.value == "tool_error" else "Tool: "
+                    prefix = "Tool error: " if sp.event.phase is ToolPhase.ERROR else "Tool: "
                     ev = Event(track, ts, dur, prefix + cls, CAT_TOOL, EventKind.TOOL, sp)
             emit(ev)
             fe.tools.append(ev)
@@ -498,29 +444,24 @@ class _Builder:
         name = shared if lane == 0 else f"{label} [lane {lane + 1}] {what}"
         return self._track(name, kind, pid, node.uid, lane=lane, shared_name=shared)
 
-    def plan(self, prep: AgentPrep, part: AgentPart) -> Plan:
-        flows, flow_stats = link_flows(self.flow_sessions, first_id=part.index * FLOW_ID_STRIDE + 1)
+    def _chunk(self) -> Chunk:
+        flows, stats = link_flows(self.flow_sessions, first_id=self.next_flow)
+        self.next_flow += len(flows)
+        self.flow_stats.add(stats)
         # A counter track that never got a sample (a root without tool calls) is left out.
         sampled = {id(c.track) for c in self.counters}
-        self.tracks = [t for t in self.tracks if t.kind is not TrackKind.COUNTER or id(t) in sampled]
+        tracks = [t for t in self.tracks if t.kind is not TrackKind.COUNTER or id(t) in sampled]
         draw = self.draw
         for e in self.events:
             draw.by_category[e.cat] += 1
-        draw.tracks = sum(1 for t in self.tracks if t.tid is not None)
-        draw.flows = len(flows)
-        draw.counters = len(self.counters)
-        fixes = prep.options.fixes
-        return Plan(
-            tracks=self.tracks,
-            events=self.events,
-            draw=draw,
-            time_offset_us=prep.time_offset_us,
-            big_ints_as_strings=Fix.BIG_INTS in fixes,
-            sort_indices=True,
-            metadata={"layout": "agent", "flows": flow_stats.to_dict()},
-            flows=flows,
-            counters=self.counters,
-        )
+        draw.tracks += sum(1 for t in tracks if t.tid is not None)
+        draw.flows += len(flows)
+        draw.counters += len(self.counters)
+        return Chunk(tracks, self.events, flows, self.counters)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"layout": "agent", "flows": self.flow_stats.to_dict()}
 
 
 def _decode_windows(requests: list[PlacedRequest]) -> list[tuple[int, int, int]]:

@@ -65,6 +65,15 @@ class FlowStats:
             "dropped_backwards": self.dropped_backwards,
         }
 
+    def add(self, other: FlowStats) -> None:
+        """Count `other` in too (flows are linked batch by batch)."""
+        self.tool_calls += other.tool_calls
+        self.calls_linked += other.calls_linked
+        self.results_linked += other.results_linked
+        self.subagents += other.subagents
+        self.subagents_linked += other.subagents_linked
+        self.dropped_backwards += other.dropped_backwards
+
 
 def _known_end(e: Event) -> int | None:
     """When the tool call really ended, or None if unknown."""

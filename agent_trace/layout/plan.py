@@ -1,6 +1,7 @@
 """The layout plan: what to draw, independent of any output format.
 
-A plan is a list of tracks (a tree through `parent`, ordered by `rank` among siblings), a list
+A layout draws a trace as a sequence of `Chunk`s, one per batch of complete sessions (see
+`layout.units`); a `Plan` is all of them at once, with the draw report and output settings. A plan is a list of tracks (a tree through `parent`, ordered by `rank` among siblings), a list
 of events on those tracks in emission order, and optionally flows between events and counter
 series on counter tracks. Events keep a reference to the model object they
 draw (`subject`) and an `EventKind`; encoders turn that into args with `agent_trace.args`, so the
@@ -15,6 +16,7 @@ Invariants every layout guarantees (and `agent_trace.validate` checks on the out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -99,8 +101,26 @@ class CounterSeries:
     """Samples of one counter track, in time order (ts strictly increasing, µs)."""
 
     track: Track
-    ts: list[int]
-    values: list[Any]  # all int or all float
+    ts: Sequence[int]  # list or array("q")
+    values: Sequence[Any]  # all int or all float (list, or array "q"/"d": see `layout.counters.compact`)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """What a layout draws for one batch of complete sessions: the tracks first drawn here
+    (parents before children), their events, the flows between those events and counter series.
+    Encoders write chunks one after another; nothing in a chunk refers to a later one."""
+
+    tracks: list[Track] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+    counters: list[CounterSeries] = field(default_factory=list)
+
+    def extend(self, other: Chunk) -> None:
+        self.tracks += other.tracks
+        self.events += other.events
+        self.flows += other.flows
+        self.counters += other.counters
 
 
 @dataclass

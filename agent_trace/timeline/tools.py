@@ -18,14 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from .model import LlmRequest, ToolCall, ToolEvent, ToolPhase
-
-SYNTHETIC_US = 1_000
-
-
-def ms_to_us(ms: float | int) -> int:
-    """Upstream's conversion, bit for bit: round-half-even of the float product."""
-    return int(round(float(ms) * 1000.0))
+from ..model import LlmRequest, ToolCall, ToolEvent, ToolPhase
+from ..options import Fix
+from ..report import DrawReport, NotDrawn
+from .bounds import SYNTHETIC_US, ms_to_us, request_bounds
+from .rows import RowMemo
 
 
 @dataclass(slots=True, eq=False)
@@ -173,3 +170,63 @@ def infer_tools(
                     )
                 )
     return out
+
+
+def drawable_requests(
+    requests: list[LlmRequest], rows: RowMemo, fixes: frozenset[Fix], draw: DrawReport
+) -> list[PlacedRequest]:
+    """Requests a layout draws, placed on their rows and in time; agent-schema rows without
+    agent_context are counted as not drawn (upstream skips them)."""
+    placed: list[PlacedRequest] = []
+    fix_start = Fix.REQUEST_START in fixes
+    for r in requests:
+        if r.agent_schema and not r.has_context:
+            draw.not_drawn[NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT.value] += 1
+            continue
+        bounds = request_bounds(r, fix_start)
+        if bounds is None:  # the parser already rejects these; kept for direct callers
+            continue
+        row = rows.request(r)
+        placed.append(PlacedRequest(r, row, row[1], bounds[0], bounds[1], bounds[2]))
+    return placed
+
+
+def drawable_tools(tools: list[ToolEvent], fixes: frozenset[Fix], draw: DrawReport) -> list[ToolEvent]:
+    """Tool rows a layout draws; rows without agent_context are counted as not drawn (upstream
+    skips them) unless `Fix.UNATTRIBUTED` puts them on one `unattributed` row."""
+    out: list[ToolEvent] = []
+    for t in tools:
+        if not t.has_context and Fix.UNATTRIBUTED not in fixes:
+            reason = NotDrawn.AGENT_SCHEMA_WITHOUT_CONTEXT if t.agent_schema else NotDrawn.TOOL_WITHOUT_CONTEXT
+            draw.not_drawn[reason.value] += 1
+            continue
+        out.append(t)
+    return out
+
+
+def activity_end(placed: list[PlacedRequest], tools: list[ToolEvent]) -> int | None:
+    """The latest request end or tool event, µs: where open tool slices end (Fix.INFERENCE)."""
+    ends = [p.ts + p.dur for p in placed] + [ms_to_us(t.event_time_ms) for t in tools]
+    return max(ends) if ends else None
+
+
+def timeline_tools(
+    placed: list[PlacedRequest],
+    tools: list[ToolEvent],
+    rows: RowMemo,
+    fixes: frozenset[Fix],
+    open_until: int | None = None,
+) -> tuple[list[ToolSpan], list[InferredTool]]:
+    """The tool spans (paired) and inferred calls a layout draws, under `fixes` (both layouts).
+    With Fix.INFERENCE, unclosed starts are open slices up to `open_until` (by default the end
+    of these records' activity)."""
+    if Fix.INFERENCE in fixes:
+        if open_until is None:
+            open_until = activity_end(placed, tools)
+    else:
+        open_until = None
+    spans = pair_tools(tools, rows.tool, by_start_time=Fix.TOOL_PAIRING in fixes, open_until_us=open_until)
+    # Inference exists only in the request-schema converter (RT2+); AT7 never inferred.
+    inferable = [p for p in placed if not p.request.agent_schema]
+    inferred = infer_tools(inferable, tools, rows.tool, any_harness_row_suppresses=Fix.INFERENCE in fixes)
+    return spans, inferred
