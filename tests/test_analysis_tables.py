@@ -42,7 +42,7 @@ def test_exported_members() -> None:
         assert getattr(ana, name) is not None
 
 
-@pytest.mark.parametrize("name", ["tables", "trace", "summary", "critical_path"])
+@pytest.mark.parametrize("name", ["tables", "trace", "summary", "critical_path", "stages"])
 def test_docstring_examples(name: str) -> None:
     # By import path: the package's `summary` and `critical_path` attributes are the functions.
     module = importlib.import_module(f"agent_trace.analysis.{name}")
@@ -398,6 +398,48 @@ def test_stages_are_clamped_inside_the_request() -> None:
     t = Trace.from_objects([rec])
     rows = t.stages.select("stage", "start_us", "end_us").rows()
     assert rows == [("queue", 1_000_000, 1_003_001), ("prefill", 1_003_001, 1_010_001), ("decode", 1_010_001, 1_100_000)]
+
+
+def test_stages_are_the_timeline_intervals() -> None:
+    """One clamping rule (`timeline.stage_intervals`): every slice the timeline draws is a stage
+    row; the table only adds zero-length rows for stages clamped away and runs prefill on to the
+    first token (closing the µs that independent rounding of wait and prefill leaves before it)."""
+    from agent_trace.ingest import read_files
+    from agent_trace.timeline import ms_to_us, request_bounds, stage_intervals
+
+    records, _ = read_files([str(REAL_SMALL / "dynamo-request-trace.jsonl")])
+    names = {1: "queue", 2: "prefill", 3: "decode"}
+    stages = load(REAL_SMALL).stages
+    by_request: dict[int, dict[str, tuple[int, int]]] = {}
+    for idx, stage, a, b in stages.select("request_index", "stage", "start_us", "end_us").iter_rows():
+        by_request.setdefault(idx, {})[stage] = (a, b)
+    extended = 0
+    for idx, r in enumerate(records.requests):
+        bounds = request_bounds(r, True)
+        assert bounds is not None
+        ts, dur, _ = bounds
+        ttft = ms_to_us(r.ttft_ms) if r.ttft_ms is not None else None
+        rows = by_request[idx]
+        for kind, start, length in stage_intervals(r, ts, dur, ttft):
+            a, b = rows[names[kind]]
+            assert a == start
+            if kind == 2 and ttft is not None:
+                assert b >= start + length and b == rows["decode"][0]
+                extended += b != start + length
+            else:
+                assert b == start + length
+    assert 0 < extended < len(records.requests)  # 7 requests of the capture lose a µs to rounding
+
+
+def test_streamed_load_equals_tables_from_records() -> None:
+    """`load` builds the tables while reading; from records in hand they are the same."""
+    from agent_trace.ingest import expand_inputs, read_files
+
+    streamed = load(REAL_SMALL)
+    records, report = read_files(expand_inputs([str(REAL_SMALL)]))
+    whole = Trace.from_records(records, report)
+    for table in ("requests", "tools", "sessions", "stages"):
+        assert_frame_equal(getattr(streamed, table), getattr(whole, table))
 
 
 # -- the real capture -----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .tables import UTC_US
+from .columns import UTC_US
 
 if TYPE_CHECKING:
     from .trace import Trace

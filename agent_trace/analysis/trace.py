@@ -1,7 +1,8 @@
 """`Trace`: the analysis tables of one read, and `load`, the IO edge that produces one.
 
 `load` reads exactly as the CLI does (input expansion, every era, gzip segments, damage
-accounting in `Trace.report`); `Trace.from_records` is the pure half for records already in hand.
+accounting in `Trace.report`), building the tables while the records stream past (no record is
+kept); `Trace.from_records` is the pure half for records already in hand.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from os import PathLike
 
 import polars as pl
 
-from ..convert import gc_paused, records_from_objects
+from ..ingest import expand_inputs, iter_records, records_from_objects
 from ..model import Records
-from ..reader import read_files
 from ..report import ReadReport
-from ..sources import expand_inputs
-from .tables import build_tables
+from .tables import TableBuilder, build_tables
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ class Trace:
     @classmethod
     def from_records(cls, records: Records, report: ReadReport | None = None) -> Trace:
         """Build the tables from parsed records (pure; no IO)."""
-        with gc_paused():
-            t = build_tables(records)
+        t = build_tables(records)
         return cls(t.requests, t.tools, t.sessions, t.stages, report or ReadReport(), tuple(records.files))
 
     @classmethod
@@ -88,7 +86,6 @@ def load(
     """
     items = [str(inputs)] if isinstance(inputs, (str, PathLike)) else [str(i) for i in inputs]
     files = expand_inputs(items)
-    with gc_paused():
-        records, report = read_files(files, strict=strict)
-        tables = build_tables(records)
+    report = ReadReport()
+    tables = TableBuilder().add_all(iter_records(files, report, strict=strict)).finish()
     return Trace(tables.requests, tables.tools, tables.sessions, tables.stages, report, tuple(files))

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Bad, DecodedTrace, FlowEnd, Problems, Slice, Track, TrackId, TrackKind, gc_paused
+from ..execution import gc_paused
+from .model import Bad, DecodedTrace, FlowEnd, Problems, Slice, Track, TrackId, TrackKind
 
 MAX_PROBLEMS = 50
 _SHAPE = "document is not an object with a traceEvents list"

@@ -22,9 +22,7 @@ protobuf's uuids, or tuples keyed on pid/tid for Chrome JSON.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -146,16 +144,3 @@ class Problems:
         if len(self.items) < self.limit:
             self.items.append(Violation(rule, detail))
 
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector while a decoder or the rules build their (acyclic) data: each of
-    the hundreds of thousands of objects counts towards the collector's thresholds, and every full
-    collection rescans the whole input document. Reference counting still frees everything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -26,7 +26,8 @@ import zlib
 from collections import defaultdict
 from typing import Any
 
-from .model import Bad, DecodedTrace, FlowEnd, Problems, Slice, Track, TrackId, TrackKind, gc_paused
+from ..execution import gc_paused
+from .model import Bad, DecodedTrace, FlowEnd, Problems, Slice, Track, TrackId, TrackKind
 
 SEQ_INCREMENTAL_STATE_CLEARED = 1
 TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER = 1, 2, 3, 4

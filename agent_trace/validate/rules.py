@@ -28,6 +28,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from typing import Any
 
+from ..execution import gc_paused
 from .model import (
     Bad,
     DecodedTrace,
@@ -38,7 +39,6 @@ from .model import (
     TrackId,
     TrackKind,
     Violation,
-    gc_paused,
 )
 
 TOOL_CATEGORIES = ("dynamo.agent.tool", "dynamo.agent.tool.marker")
