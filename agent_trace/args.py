@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .layout.plan import Event, EventKind
-from .model import Era, LlmRequest, ToolEvent
+from .model import Era, LlmRequest, ToolEvent, ToolPhase
 from .options import ConvertOptions, Fix
 from .timeline import SYNTHETIC_US, InferredTool, ToolSpan
 
 _SYNTHETIC_MS = SYNTHETIC_US / 1000.0
+_PHASE_NAMES = {p: p.value for p in ToolPhase}  # a dict lookup is cheaper than Enum.value
 
 
 def request_args(r: LlmRequest) -> dict[str, Any]:
@@ -114,7 +115,7 @@ def tool_args(span: ToolSpan) -> dict[str, Any]:
 def tool_event_args(t: ToolEvent) -> dict[str, Any]:
     """The args a tool slice takes from its record alone (`tool_args` adds the span's flags)."""
     args: dict[str, Any] = dict(t.identity.args)
-    args["event_type"] = t.phase.value
+    args["event_type"] = _PHASE_NAMES[t.phase]
     if t.event_source is not None:
         args["event_source"] = t.event_source
     args["event_time_unix_ms"] = t.event_time_ms

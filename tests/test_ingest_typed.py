@@ -53,7 +53,9 @@ def era_lines() -> list[bytes]:
 def both_paths(raw: bytes) -> tuple[Any, Any, ReadReport, ReadReport]:
     """(fast record or FALLBACK, slow record or None, their reports)."""
     fast_report, slow_report = ReadReport(), ReadReport()
-    fast = TypedDecoder(fast_report, IdentityCache()).decode(raw, 1)
+    typed = TypedDecoder(fast_report, IdentityCache())
+    fast = typed.decode(raw, 1)
+    typed.flush_counts()
     parser = RecordParser(slow_report)
     parser.line = 1
     try:

@@ -113,6 +113,7 @@ def _read_stream(
                     continue
             yield rec  # type: ignore[misc]
     finally:
+        typed.flush_counts()
         report.lines += stats.lines
         report.blank += blank
 

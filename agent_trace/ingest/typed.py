@@ -23,6 +23,7 @@ from ..model import (
     AGENT_SCHEMA,
     REQUEST_SCHEMA,
     U64,
+    Era,
     LlmRequest,
     Record,
     RequestPayload,
@@ -82,6 +83,17 @@ class TypedDecoder:
         self.report = report
         self.contexts = ContextCache(identities)
         self.file_index = 0
+        # accepted records by (event type, schema, era): one dict update a record, folded into
+        # the report by `flush_counts` (the reader calls it at the end of every file)
+        self._counts: dict[tuple[str, str, Era], int] = {}
+
+    def flush_counts(self) -> None:
+        report = self.report
+        for (kind, schema, era), n in self._counts.items():
+            report.accepted[kind] += n
+            report.schemas[schema] += n
+            report.eras[era.value] += n
+        self._counts.clear()
 
     def decode(self, raw: bytes, line: int) -> Record | object:
         try:
@@ -131,10 +143,9 @@ class TypedDecoder:
             rec = self._payload(ev, ev.payload, line)
         else:
             return FALLBACK
-        report = self.report
-        report.accepted[kind] += 1
-        report.schemas[ev.schema] += 1  # type: ignore[index]
-        report.eras[info.identity.era.value] += 1
+        key = (kind, ev.schema, info.identity.era)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1  # type: ignore[index, arg-type]
         return rec
 
     def _payload(self, ev: _Event, p: _Payload, line: int) -> RequestPayload:
