@@ -39,6 +39,9 @@ def report_table(read: ReadReport, draw: DrawReport | None = None) -> Table:
                 table.add_row("not drawn", reason, f"{n:,}")
         for cat, n in sorted(draw.by_category.items()):
             table.add_row("[green]drawn[/]", cat, f"{n:,}")
+        if draw.late_records:
+            table.add_row("[yellow]drawn apart[/]", "records that came after their session was written",
+                          f"{draw.late_records:,}")
     return table
 
 
