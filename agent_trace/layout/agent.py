@@ -105,10 +105,13 @@ def _label(row: Row) -> str:
     return f"{group} / {chain}" if group is not None else chain
 
 
-def prepare_agent(records: Records, options: ConvertOptions, draw: DrawReport, open_until: int | None = None
-                  ) -> list[_Session]:
+def prepare_agent(
+    records: Records, options: ConvertOptions, draw: DrawReport, trace_end: int | None = None
+) -> tuple[list[_Session], int | None]:
     """Place `records` (complete sessions) and build their session trees: the roots, ordered by
-    first activity, each session's requests and tools in time order."""
+    first activity, each session's requests and tools in time order. Also returns the latest
+    activity read so far (`trace_end` and these records'): where open tool slices end
+    (Fix.INFERENCE)."""
     fixes = options.fixes
     rows = RowMemo()
     sessions: dict[Hashable, _Session] = {}
@@ -135,7 +138,11 @@ def prepare_agent(records: Records, options: ConvertOptions, draw: DrawReport, o
             if s.parent_label is None:
                 s.parent_label = t.identity.parent
 
-    spans, inferred = timeline_tools(placed, tools, rows, fixes, open_until)
+    if Fix.INFERENCE in fixes:
+        end = activity_end(placed, tools)
+        if end is not None:
+            trace_end = end if trace_end is None else max(trace_end, end)
+    spans, inferred = timeline_tools(placed, tools, rows, fixes, trace_end)
     for sp in spans:
         session(sp.row).tools.append((sp.ts, sp.dur, _INSTANT if sp.instant else _TOOL, sp))  # type: ignore[arg-type]
     for inf in inferred:
@@ -143,7 +150,7 @@ def prepare_agent(records: Records, options: ConvertOptions, draw: DrawReport, o
     for s in sessions.values():
         s.requests.sort(key=lambda p: p.ts)
         s.tools.sort(key=lambda t: (t[0], t[2]))
-    return _build_tree(sessions)
+    return _build_tree(sessions), trace_end
 
 
 def _walk(s: _Session):  # type: ignore[no-untyped-def]
@@ -307,16 +314,8 @@ class AgentLayout:
         return Chunk(tracks=self.tracks[:2])
 
     def draw_batch(self, records: Records, *, last: bool = False) -> Chunk:
-        fixes = self.options.fixes
         self.tracks, self.events, self.counters, self.flow_sessions, self.flow_of = [], [], [], [], {}
-        open_until = None
-        if Fix.INFERENCE in fixes:
-            end = activity_end(drawable_requests(records.requests, RowMemo(), fixes, DrawReport()),
-                               drawable_tools(records.tools, fixes, DrawReport()))
-            if end is not None:
-                self.trace_end = end if self.trace_end is None else max(self.trace_end, end)
-            open_until = self.trace_end
-        roots = prepare_agent(records, self.options, self.draw, open_until)
+        roots, self.trace_end = prepare_agent(records, self.options, self.draw, self.trace_end)
         top_uid = 1
         for root in roots:
             intervals = _intervals(root)
